@@ -1,0 +1,42 @@
+# The README's two commands: `make demo` and `make test`. Both create .venv when missing.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+GANTOOL := $(VENV)/bin/gantool
+STAMP  := $(VENV)/.installed-stamp
+# The known-good pair on this project's machines; pyproject.toml declares ranges for everyone else.
+TORCH_PIN := torch==2.14.1 torchvision==0.29.1
+
+.PHONY: install demo test man completions docs clean bench
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH_PIN) -e '.[test]'
+	touch $@
+
+install: $(STAMP)
+
+demo: install
+	$(GANTOOL) --seed 0 train --out demo --force
+	$(GANTOOL) --seed 0 sample -m demo/model.safetensors -n 10 -o demo/samples.png --latents demo/latents.npy
+	@echo "demo: samples in demo/samples.png, training grids in demo/samples/, losses in demo/losses.png"
+
+test: install
+	$(PY) -m pytest -q
+
+man: install
+	$(PY) -m gantool.cli.docgen man man
+
+completions: install
+	$(PY) -m gantool.cli.docgen completions completions
+
+docs: man completions
+
+bench: install
+	$(PY) bench/train_throughput.py
+
+clean:
+	rm -rf demo build *.egg-info .pytest_cache

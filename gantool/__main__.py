@@ -1,0 +1,3 @@
+from gantool.cli import run
+
+run()

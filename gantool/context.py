@@ -1,0 +1,60 @@
+"""The environment a command runs in: its streams, whether each is a terminal, and the global options.
+
+Commands never touch sys.stdin/stdout directly; tests build an Env with byte buffers and
+chosen isatty flags to cover the terminal and pipe cases.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import BinaryIO, Mapping, TextIO
+
+
+@dataclass
+class Options:
+    """The global options every command takes."""
+
+    device: str = "auto"
+    seed: int | None = None
+    quiet: bool = False
+    json: bool = False
+    debug: bool = False
+
+
+@dataclass
+class Env:
+    stdin: BinaryIO
+    stdout: BinaryIO
+    stderr: TextIO
+    stdin_isatty: bool
+    stdout_isatty: bool
+    stderr_isatty: bool
+    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    options: Options = field(default_factory=Options)
+    command: str = ""
+
+    @classmethod
+    def from_sys(cls) -> "Env":
+        return cls(
+            stdin=sys.stdin.buffer,
+            stdout=sys.stdout.buffer,
+            stderr=sys.stderr,
+            stdin_isatty=sys.stdin.isatty(),
+            stdout_isatty=sys.stdout.isatty(),
+            stderr_isatty=sys.stderr.isatty(),
+        )
+
+    def log(self, message: str) -> None:
+        """A progress or status line on stderr, unless --quiet."""
+        if not self.options.quiet:
+            print(message, file=self.stderr, flush=True)
+
+    def warn(self, message: str) -> None:
+        print(f"gantool {self.command}: warning: {message}", file=self.stderr, flush=True)
+
+    def write_text(self, text: str) -> None:
+        """A result on stdout."""
+        self.stdout.write(text.encode())
+        self.stdout.flush()

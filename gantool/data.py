@@ -1,0 +1,253 @@
+"""Training data: every source becomes one uint8 (N, C, H, W) tensor plus optional labels.
+
+Sources: `digits` (scikit-learn's embedded 8x8 digits, the default), torchvision's `mnist`,
+`fashion-mnist`, `cifar10`, `svhn` under `--data-root`, folders of images (class subfolders give
+labels, a flat folder is unlabelled) and `.npy`/`.npz` arrays. Images are converted and resized
+once, at load time; training batches are index gathers on the device.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from gantool.errors import GantoolError, UsageError
+from gantool.images import image_is_gray, is_image_file, load_image
+
+BUILTIN = ("digits", "mnist", "fashion-mnist", "cifar10", "svhn")
+
+# What torchvision looks for under --data-root, for the offline error message.
+EXPECTED_FILES = {
+    "mnist": ("MNIST/raw", ["train-images-idx3-ubyte", "train-labels-idx1-ubyte"], "(or the same names ending in .gz)"),
+    "fashion-mnist": ("FashionMNIST/raw", ["train-images-idx3-ubyte", "train-labels-idx1-ubyte"], "(or the same names ending in .gz)"),
+    "cifar10": (".", ["cifar-10-batches-py/data_batch_1 ... data_batch_5", "cifar-10-batches-py/batches.meta"], "(the unpacked cifar-10-python.tar.gz)"),
+    "svhn": (".", ["train_32x32.mat"], ""),
+}
+
+
+@dataclass
+class ImageData:
+    images: "object"  # torch.Tensor, uint8 (N, C, H, W)
+    labels: "object | None"  # torch.Tensor, int64 (N,), or None
+    classes: list[str] = field(default_factory=list)
+    name: str = ""
+
+    @property
+    def num_images(self) -> int:
+        return int(self.images.shape[0])
+
+    @property
+    def channels(self) -> int:
+        return int(self.images.shape[1])
+
+    @property
+    def image_size(self) -> int:
+        return int(self.images.shape[-1])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes) if self.labels is not None else 0
+
+    def fingerprint(self) -> str:
+        """A short hash of the pixels and labels, so --resume can tell it is the same data."""
+        h = hashlib.sha256(self.images.cpu().numpy().tobytes())
+        if self.labels is not None:
+            h.update(self.labels.cpu().numpy().tobytes())
+        return h.hexdigest()[:16]
+
+
+def default_data_root() -> str:
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.environ.get("GANTOOL_DATA_ROOT") or os.path.join(cache, "gantool", "data")
+
+
+def load_data(source: str, *, root: str | None = None, download: bool = False,
+              channels: int | None = None, image_size: int | None = None) -> ImageData:
+    """Load a data set by name or path, then convert it to `channels` and `image_size` when given."""
+    source = source.strip()
+    if source == "digits":
+        data = _digits()
+    elif source in BUILTIN:
+        data = _torchvision(source, root or default_data_root(), download)
+    elif os.path.isdir(source):
+        data = _folder(Path(source), channels, image_size)
+    elif os.path.isfile(source):
+        if source.endswith((".npy", ".npz")):
+            data = _arrays(Path(source))
+        else:
+            raise GantoolError(f"cannot train on {source}", "give a folder of images or a .npy/.npz array file")
+    else:
+        raise GantoolError(
+            f"no such data set or path: {source}",
+            f"give one of {', '.join(BUILTIN)}, a folder of images or a .npy/.npz file",
+        )
+    return fit(data, channels=channels, image_size=image_size or default_image_size(data.image_size))
+
+
+def default_image_size(native: int) -> int:
+    """The data's own size when a model can have it, else the next one up, at least 28."""
+    from gantool.models.dcgan import base_and_doublings, supported_size_at_least
+
+    try:
+        base_and_doublings(native)
+        return native
+    except ValueError:
+        return supported_size_at_least(max(native, 28))
+
+
+def fit(data: ImageData, channels: int | None = None, image_size: int | None = None) -> ImageData:
+    """Convert channels and centre-crop/resize to a square `image_size`, in chunks, once."""
+    import torch
+    from torchvision.transforms.v2 import functional as TF
+
+    images = data.images
+    if channels is not None and channels not in (1, 3):
+        raise UsageError(f"--channels must be 1 or 3, not {channels}")
+    if channels is not None and channels != images.shape[1]:
+        images = TF.grayscale_to_rgb(images) if channels == 3 else TF.rgb_to_grayscale(images)
+    h, w = images.shape[-2:]
+    if image_size is not None and (h != image_size or w != image_size):
+        out = []
+        for chunk in images.split(4096):
+            if h != w:
+                chunk = TF.center_crop(chunk, [min(h, w)] * 2)
+            out.append(TF.resize(chunk, [image_size, image_size], antialias=True))
+        images = torch.cat(out)
+    return ImageData(images.contiguous(), data.labels, data.classes, data.name)
+
+
+def _digits() -> ImageData:
+    import torch
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    pixels = np.round(bunch.images * (255.0 / 16.0)).astype(np.uint8)  # values are 0..16
+    return ImageData(
+        torch.from_numpy(pixels[:, None]),
+        torch.from_numpy(bunch.target.astype(np.int64)),
+        [str(c) for c in bunch.target_names],
+        "digits",
+    )
+
+
+def _torchvision(name: str, root: str, download: bool) -> ImageData:
+    import torch
+    from torchvision import datasets
+
+    make = {
+        "mnist": lambda: datasets.MNIST(root, train=True, download=download),
+        "fashion-mnist": lambda: datasets.FashionMNIST(root, train=True, download=download),
+        "cifar10": lambda: datasets.CIFAR10(root, train=True, download=download),
+        "svhn": lambda: datasets.SVHN(root, split="train", download=download),
+    }[name]
+    try:
+        ds = make()
+    except (RuntimeError, OSError, ValueError) as e:
+        sub, files, note = EXPECTED_FILES[name]
+        where = os.path.normpath(os.path.join(root, sub))
+        tried = f" (download failed: {e})" if download else ""
+        raise GantoolError(
+            f"{name} files not found under {root}{tried}",
+            f"put {', '.join(files)} {note} in {where}, set --data-root, or try --download".replace("  ", " "),
+        ) from None
+    if name in ("mnist", "fashion-mnist"):
+        images, labels = ds.data.unsqueeze(1), ds.targets
+    elif name == "cifar10":
+        images, labels = torch.from_numpy(ds.data).permute(0, 3, 1, 2), torch.tensor(ds.targets)
+    else:
+        images, labels = torch.from_numpy(ds.data), torch.from_numpy(ds.labels.astype(np.int64))
+    classes = list(getattr(ds, "classes", [])) or [str(i) for i in range(10)]
+    return ImageData(images.contiguous(), labels.long(), classes, name)
+
+
+def _folder(root: Path, channels: int | None, image_size: int | None) -> ImageData:
+    import torch
+
+    subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    labelled = [(d.name, sorted(f for f in d.rglob("*") if f.is_file() and is_image_file(f))) for d in subdirs]
+    labelled = [(name, files) for name, files in labelled if files]
+    if labelled:
+        classes = [name for name, _ in labelled]
+        files = [f for _, fs in labelled for f in fs]
+        labels = [i for i, (_, fs) in enumerate(labelled) for _ in fs]
+    else:
+        classes, labels = [], None
+        files = sorted(f for f in root.iterdir() if f.is_file() and is_image_file(f))
+    if not files:
+        raise GantoolError(f"no images in {root}", "expected .png/.jpg/... files, or class subfolders holding them")
+    if channels is None:
+        channels = 1 if all(image_is_gray(f) for f in files) else 3
+    if image_size is None:
+        from PIL import Image
+
+        try:
+            with Image.open(files[0]) as im:
+                image_size = default_image_size(min(im.size))
+        except OSError as e:
+            raise GantoolError(f"cannot read image {files[0]}: {e}") from None
+    images = np.stack([load_image(f, channels, image_size) for f in files])
+    return ImageData(
+        torch.from_numpy(images),
+        torch.tensor(labels, dtype=torch.int64) if labels is not None else None,
+        classes,
+        str(root),
+    )
+
+
+def _arrays(path: Path) -> ImageData:
+    """`.npy` of images, or `.npz` with `images` and optional `labels` and `classes`."""
+    import torch
+
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except Exception as e:
+        raise GantoolError(f"cannot read {path}: {e}") from None
+    labels = classes = None
+    if isinstance(loaded, np.lib.npyio.NpzFile):
+        with loaded:
+            if "images" not in loaded.files:
+                raise GantoolError(f"{path} has no 'images' array", f"it holds {', '.join(loaded.files) or 'nothing'}")
+            try:
+                images = loaded["images"]
+                labels = loaded["labels"] if "labels" in loaded.files else None
+                classes = [str(c) for c in loaded["classes"]] if "classes" in loaded.files else None
+            except ValueError:
+                raise GantoolError(f"{path} holds Python objects", "save plain numeric arrays") from None
+    else:
+        images = loaded
+    images = _as_nchw(images, path)
+    if labels is not None:
+        labels = np.asarray(labels)
+        if labels.shape != (images.shape[0],) or not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0:
+            raise GantoolError(f"{path}: 'labels' must be {images.shape[0]} non-negative integers")
+        n = int(labels.max()) + 1
+        if classes is None:
+            classes = [str(i) for i in range(n)]
+        elif len(classes) < n:
+            raise GantoolError(f"{path}: labels go up to {n - 1} but only {len(classes)} classes are named")
+        labels = torch.from_numpy(labels.astype(np.int64))
+    return ImageData(torch.from_numpy(images), labels, classes or [], str(path))
+
+
+def _as_nchw(images: np.ndarray, path: Path) -> np.ndarray:
+    if images.dtype.kind not in "uif" or images.dtype == np.bool_:
+        raise GantoolError(f"{path}: images have dtype {images.dtype}", "use uint8 0..255 or floats in [0, 1]")
+    if images.ndim == 3:
+        images = images[:, None]
+    elif images.ndim == 4 and images.shape[-1] in (1, 3) and images.shape[1] not in (1, 3):
+        images = images.transpose(0, 3, 1, 2)
+    elif not (images.ndim == 4 and images.shape[1] in (1, 3)):
+        raise GantoolError(f"{path}: images have shape {images.shape}", "expected (N, H, W), (N, H, W, C) or (N, C, H, W) with C 1 or 3")
+    if images.shape[0] == 0:
+        raise GantoolError(f"{path} holds no images")
+    if images.dtype.kind == "f":
+        if not np.isfinite(images).all() or images.min() < 0 or images.max() > 1:
+            raise GantoolError(f"{path}: float images must lie in [0, 1]", "or give uint8 0..255")
+        images = np.round(images * 255)
+    elif images.min() < 0 or images.max() > 255:
+        raise GantoolError(f"{path}: integer images must lie in 0..255")
+    return np.ascontiguousarray(images.astype(np.uint8))

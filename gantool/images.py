@@ -1,0 +1,64 @@
+"""Image conversions and PNG encoding: the one image loader and the one PNG writer."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from gantool.errors import GantoolError
+
+IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+GRAY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
+
+
+def is_image_file(path: str | os.PathLike) -> bool:
+    return os.path.splitext(str(path))[1].lower() in IMAGE_EXTENSIONS
+
+
+def image_is_gray(path: str | os.PathLike) -> bool:
+    """Whether an image file is grayscale, reading only its header."""
+    try:
+        with Image.open(path) as im:
+            return im.mode in GRAY_MODES
+    except (UnidentifiedImageError, OSError) as e:
+        raise GantoolError(f"cannot read image {path}: {e}") from None
+
+
+def load_image(path: str | os.PathLike, channels: int, size: int | None = None) -> np.ndarray:
+    """Read an image as uint8 (C, H, W); with `size`, centre-crop to a square and resize to it."""
+    try:
+        with Image.open(path) as im:
+            im = im.convert("L" if channels == 1 else "RGB")
+            if size is not None:
+                im = ImageOps.fit(im, (size, size), Image.Resampling.BICUBIC)
+            array = np.asarray(im, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise GantoolError(f"cannot read image {path}: {e}") from None
+    return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+
+
+def to_uint8(images):
+    """Generator output in [-1, 1] (a torch tensor) to uint8 in [0, 255]."""
+    return images.detach().float().add(1).mul(127.5).round().clamp(0, 255).to("cpu").byte()
+
+
+def png_bytes(image) -> bytes:
+    """One uint8 (C, H, W) torch tensor as PNG bytes (L for one channel, RGB for three)."""
+    array = image.numpy()
+    array = array[0] if array.shape[0] == 1 else array.transpose(1, 2, 0)
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(array)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def grid_png(images, nrow: int, padding: int = 2) -> bytes:
+    """A batch in [-1, 1] as one PNG grid with `nrow` images per row."""
+    from torchvision.utils import make_grid
+
+    grid = make_grid(to_uint8(images), nrow=max(1, nrow), padding=padding, pad_value=0)
+    if images.shape[1] == 1:
+        grid = grid[:1]  # make_grid repeats one channel into three; keep grayscale PNGs grayscale
+    return png_bytes(grid)

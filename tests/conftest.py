@@ -1,0 +1,82 @@
+"""Shared fixtures: run gantool in-process against a fake Env (streams + isatty flags), with user
+paths (data root, cache) pointed into a temp dir, and tiny trained models built once per session."""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from gantool.cli import main
+from gantool.context import Env
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: bytes
+    stderr: str
+
+    @property
+    def text(self) -> str:
+        return self.stdout.decode()
+
+
+def run_gantool(*args, stdin: bytes = b"", stdin_tty: bool = False, stdout_tty: bool = False,
+                stderr_tty: bool = False) -> Result:
+    out, err = io.BytesIO(), io.StringIO()
+    env = Env(stdin=io.BytesIO(stdin), stdout=out, stderr=err, stdin_isatty=stdin_tty,
+              stdout_isatty=stdout_tty, stderr_isatty=stderr_tty)
+    code = main([str(a) for a in args], env)
+    return Result(int(code), out.getvalue(), err.getvalue())
+
+
+@pytest.fixture
+def gantool():
+    return run_gantool
+
+
+@pytest.fixture(autouse=True)
+def user_paths(tmp_path, monkeypatch):
+    """Keep tests away from the user's data root, model and device settings."""
+    monkeypatch.setenv("GANTOOL_DATA_ROOT", str(tmp_path / "data-root"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    for var in ("GANTOOL_MODEL", "GANTOOL_DEVICE", "GANTOOL_DEBUG"):
+        monkeypatch.delenv(var, raising=False)
+
+
+TINY = ["--nz", "8", "--ngf", "8", "--ndf", "8", "--image-size", "16", "--batch-size", "32", "-q"]
+
+
+@pytest.fixture(scope="session")
+def tiny_gan(tmp_path_factory) -> Path:
+    """An unconditional 16x16 GAN trained for a few steps on digits."""
+    out = tmp_path_factory.mktemp("tiny") / "run"
+    r = run_gantool("train", "--out", out, "--steps", "6", "--seed", "0", *TINY)
+    assert r.code == 0, r.stderr
+    return out / "model.safetensors"
+
+
+@pytest.fixture(scope="session")
+def tiny_cgan(tmp_path_factory) -> Path:
+    """A conditional 16x16 GAN (10 digit classes) trained for a few steps."""
+    out = tmp_path_factory.mktemp("tinyc") / "run"
+    r = run_gantool("train", "--out", out, "--steps", "6", "--seed", "0", "--conditional", *TINY)
+    assert r.code == 0, r.stderr
+    return out / "model.safetensors"
+
+
+def subprocess_env() -> dict:
+    """Environment for running the installed `gantool` as a subprocess."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+PYTHON = sys.executable
