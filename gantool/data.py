@@ -21,10 +21,13 @@ from gantool.images import image_is_gray, is_image_file, load_image
 BUILTIN = ("digits", "mnist", "fashion-mnist", "cifar10", "svhn")
 
 # What torchvision looks for under --data-root, for the offline error message.
+# torchvision checks for the test files too, even when only the training set is loaded, and
+# unpacks the .gz files only when asked to download.
+_IDX = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
 EXPECTED_FILES = {
-    "mnist": ("MNIST/raw", ["train-images-idx3-ubyte", "train-labels-idx1-ubyte"], "(or the same names ending in .gz)"),
-    "fashion-mnist": ("FashionMNIST/raw", ["train-images-idx3-ubyte", "train-labels-idx1-ubyte"], "(or the same names ending in .gz)"),
-    "cifar10": (".", ["cifar-10-batches-py/data_batch_1 ... data_batch_5", "cifar-10-batches-py/batches.meta"], "(the unpacked cifar-10-python.tar.gz)"),
+    "mnist": ("MNIST/raw", _IDX, "(or the same names ending in .gz, with --download)"),
+    "fashion-mnist": ("FashionMNIST/raw", _IDX, "(or the same names ending in .gz, with --download)"),
+    "cifar10": (".", ["cifar-10-batches-py/data_batch_1 ... data_batch_5", "cifar-10-batches-py/test_batch", "cifar-10-batches-py/batches.meta"], "(the unpacked cifar-10-python.tar.gz)"),
     "svhn": (".", ["train_32x32.mat"], ""),
 }
 
@@ -146,9 +149,16 @@ def _torchvision(name: str, root: str, download: bool) -> ImageData:
     }[name]
     try:
         ds = make()
-    except (RuntimeError, OSError, ValueError) as e:
+    except Exception as e:
         sub, files, note = EXPECTED_FILES[name]
         where = os.path.normpath(os.path.join(root, sub))
+        # torchvision says "Dataset not found ... download=True" for missing files; anything else
+        # (a bad magic number, a short file) means the files are there but damaged
+        missing = isinstance(e, RuntimeError) and ("not found" in str(e) or "download=True" in str(e))
+        if not missing and not (download and isinstance(e, (RuntimeError, OSError, ValueError))):
+            detail = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+            raise GantoolError(f"cannot read the {name} files in {where} ({detail})",
+                               "they look damaged: replace them, or delete them and use --download") from None
         tried = f" (download failed: {e})" if download else ""
         raise GantoolError(
             f"{name} files not found under {root}{tried}",

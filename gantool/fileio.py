@@ -25,15 +25,29 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     An interrupted or failed write leaves the old file (or none), never half of a new one.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as e:
+        raise _cannot_write(target, e) from None
     os.close(fd)
     try:
         yield Path(tmp)
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except OSError as e:
+            raise _cannot_write(target, e) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _cannot_write(target: Path, e: OSError) -> GantoolError:
+    """A one-line error for an output path that cannot be written (a folder, under a file, read-only)."""
+    if target.is_dir():
+        return GantoolError(f"cannot write {target}: it is a folder", "give a file name")
+    where = f" ({e.filename})" if e.filename and str(e.filename) != str(target) else ""
+    return GantoolError(f"cannot write {target}: {e.strerror or e}{where}")
 
 
 def atomic_write(path: str | os.PathLike, data: bytes) -> None:

@@ -31,6 +31,9 @@ def load_image(path: str | os.PathLike, channels: int, size: int | None = None) 
     """Read an image as uint8 (C, H, W); with `size`, centre-crop to a square and resize to it."""
     try:
         with Image.open(path) as im:
+            if im.mode.startswith("I;16") or im.mode == "I":
+                # 16-bit grayscale: Pillow's convert("L") clips at 255 instead of scaling
+                im = Image.fromarray((np.asarray(im, dtype=np.float64) / 257).round().clip(0, 255).astype(np.uint8))
             im = im.convert("L" if channels == 1 else "RGB")
             if size is not None:
                 im = ImageOps.fit(im, (size, size), Image.Resampling.BICUBIC)

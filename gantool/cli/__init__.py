@@ -33,9 +33,10 @@ app = typer.Typer(
 )
 
 
-def _version(value: bool) -> None:
+def _version(ctx: typer.Context, value: bool) -> None:
     if value:
-        typer.echo(f"gantool {__version__}")
+        env = ctx.obj if isinstance(ctx.obj, Env) else Env.from_sys()
+        env.write_text(f"gantool {__version__}\n")
         raise typer.Exit()
 
 
@@ -87,10 +88,12 @@ def main(argv: list[str] | None = None, env: Env | None = None) -> int:
         print(f"{prefix}: interrupted", file=env.stderr)
         return ExitStatus.INTERRUPTED
     except BrokenPipeError:
-        # the reader went away (`| head`): end quietly, and keep Python from complaining at exit
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return ExitStatus.SUCCESS
+        return _pipe_closed()
+    except SystemExit as e:
+        # click turns EPIPE into a silent sys.exit(1) before we see the BrokenPipeError
+        if isinstance(e.__context__, BrokenPipeError):
+            return _pipe_closed()
+        raise
     except Exception as e:
         # Typer's (vendored or external) click exceptions: matched by shape, not by class
         if type(e).__name__ == "NoArgsIsHelpError":  # help was printed: a group called without arguments
@@ -105,6 +108,16 @@ def main(argv: list[str] | None = None, env: Env | None = None) -> int:
         else:
             print(f"{prefix}: error: {type(e).__name__}: {e} (rerun with --debug for the traceback)", file=env.stderr)
         return ExitStatus.ERROR
+
+
+def _pipe_closed() -> int:
+    """The reader went away (`| head`): end quietly, and keep Python from complaining at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout is not a real file (tests, embedding)
+        pass
+    return ExitStatus.SUCCESS
 
 
 def run() -> None:

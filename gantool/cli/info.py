@@ -11,7 +11,7 @@ from gantool.cli import options as opt
 
 def info(
     ctx: typer.Context,
-    file: Annotated[str, typer.Argument(help="A gantool .safetensors file (model or checkpoint), or - for stdin.", show_default=False)],
+    file: Annotated[str, typer.Argument(metavar="FILE", help="A gantool .safetensors file (model or checkpoint), or - for stdin.", show_default=False)],
     device: opt.Device = None,
     seed: opt.Seed = None,
     quiet: opt.Quiet = False,
@@ -71,3 +71,10 @@ def _table(header, params: dict) -> str:
     buf = io.StringIO()
     Console(file=buf, width=100, no_color=True, force_terminal=False).print(table)
     return buf.getvalue()
+
+
+# For the man page (gantool.cli.docgen): (what it does, command line).
+EXAMPLES = [
+    ("What a model holds: architecture, data, training summary and tensors.", "gantool info run/model.safetensors"),
+    ("The same as JSON on stdout, for scripts.", "gantool --json info run/model.safetensors"),
+]

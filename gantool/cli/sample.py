@@ -14,7 +14,7 @@ def sample(
     ctx: typer.Context,
     model: Annotated[Optional[str], typer.Option("--model", "-m", envvar="GANTOOL_MODEL", show_default=False,
                                                 help="A gan .safetensors from `gantool train` (env GANTOOL_MODEL).")] = None,
-    n: Annotated[int, typer.Option("-n", "--count", min=1, help="Images to draw (per class, for a conditional model drawn one row per class).")] = 16,
+    n: Annotated[int, typer.Option("-n", "--count", min=1, help="How many images to draw; for a conditional model without --class, how many per class.")] = 16,
     output: Annotated[Optional[str], typer.Option("--output", "-o", show_default=False, help="Write a PNG grid here (- for stdout).")] = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out-dir", show_default=False, help="Write one PNG per image into this folder.")] = None,
     latents: Annotated[Optional[str], typer.Option("--latents", show_default=False, help="Write the latents as .npy here (- for stdout; the default when stdout is a pipe).")] = None,
@@ -29,7 +29,7 @@ def sample(
     """Draw images from a trained generator: a PNG grid, one PNG per image, and their latents.
 
     A latent row is the generator's whole input (z, then the one-hot class for conditional
-    models), so `gantool sample -n 2 | gantool interpolate` needs nothing else. The same --seed
+    models), so a command reading the latents needs nothing else. The same --seed
     gives the same latents and images.
     """
     env = opt.setup(ctx, device, seed, quiet, json, debug)
@@ -38,6 +38,8 @@ def sample(
     if model is None:
         raise UsageError("no model given", "use -m FILE or set GANTOOL_MODEL")
     if output is None and out_dir is None and latents is None:
+        if env.options.json:
+            raise UsageError("--json needs an output for the latents or images", "add --latents FILE or -o FILE")
         if env.stdout_isatty:
             raise UsageError("refusing to write .npy latents to a terminal", "use -o grid.png, --out-dir DIR, --latents FILE or a pipe")
         latents = "-"
@@ -56,13 +58,13 @@ def sample(
     from gantool.images import grid_png, png_bytes, to_uint8
     from gantool.models.dcgan import DCGANConfig
 
+    dev = resolve_device(env.options.device)  # an unknown --device is a usage error, whatever the model
     header = modelfile.read_header(model)
     modelfile.expect_kind(header, modelfile.KIND_GAN)
     cfg = DCGANConfig.from_dict(header.config)
     names = header.data.get("classes") or [str(i) for i in range(cfg.num_classes)]
     if class_ is not None and not cfg.conditional:
         raise UsageError("--class needs a conditional model", f"{model} is unconditional")
-    dev = resolve_device(env.options.device)
     G, _, _ = modelfile.load_gan(model, dev)
 
     seed_value = env.options.seed if env.options.seed is not None else secrets.randbelow(2**31)
@@ -80,7 +82,7 @@ def sample(
         write_output(env, output, grid_png(images, nrow), "a PNG image", "-o")
     if out_dir is not None:
         for i, image in enumerate(to_uint8(images)):
-            tag = f"-{names[classes[i]]}" if classes else ""
+            tag = f"-{_safe(names[classes[i]])}" if classes else ""
             atomic_write(out_dir / f"{i:05d}{tag}.png", png_bytes(image))
     if latents is not None:
         write_output(env, latents, npy_bytes(z.numpy()), ".npy latents", "--latents")
@@ -90,3 +92,21 @@ def sample(
         opt.print_json(env, {"model": model, "count": int(z.shape[0]), "latent_dim": cfg.latent_dim, "seed": seed_value,
                              "grid": output, "out_dir": str(out_dir) if out_dir else None, "latents": latents,
                              "classes": [names[c] for c in classes] if classes else None})
+
+
+# For the man page (gantool.cli.docgen): (what it does, command line).
+EXAMPLES = [
+    ("A PNG grid of 64 images, 8 per row.", "gantool sample -m run/model.safetensors -n 64 -o grid.png"),
+    ("Two latents through a pipe, the model named once in the environment.",
+     "GANTOOL_MODEL=run/model.safetensors gantool sample -n 2 | "
+     "python -c \"import io, sys, numpy; print(numpy.load(io.BytesIO(sys.stdin.buffer.read())).shape)\""),
+    ("From a conditional model (train --conditional --out cgan): 16 images of class 3 only.",
+     "gantool sample -m cgan/model.safetensors --class 3 -o threes.png"),
+]
+
+
+def _safe(name: str) -> str:
+    """A class name fit for a file name."""
+    import re
+
+    return re.sub(r"[^\w.-]+", "_", name).strip("._") or "class"

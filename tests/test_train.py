@@ -1,0 +1,189 @@
+"""gantool train: the run folder, every loss and model option, exact resume, Ctrl-C, non-finite stops."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import PYTHON, TINY, run_gantool, subprocess_env
+from gantool.data import load_data
+from gantool.errors import Interrupted
+from gantool.training import GANTrainer, Runtime, TrainSpec
+
+
+def test_run_folder_holds_model_checkpoint_grids_and_losses(tmp_path, gantool):
+    out = tmp_path / "run"
+    r = gantool("train", "--out", out, "--epochs", "2", "--seed", "1", "--batch-size", "256",
+                "--nz", "8", "--ngf", "8", "--ndf", "8", "--log-every", "2")
+    assert r.code == 0, r.stderr
+    assert r.text.strip() == str(out / "model.safetensors")
+    for name in ("model.safetensors", "checkpoint.safetensors", "losses.csv", "losses.png",
+                 "samples/epoch-0001.png", "samples/epoch-0002.png"):
+        assert (out / name).is_file(), name
+    rows = list(csv.DictReader(open(out / "losses.csv")))
+    assert list(rows[0]) == ["step", "epoch", "images", "loss_d", "loss_g", "d_real", "d_fake"]
+    assert int(rows[-1]["step"]) == 2 * (1797 // 256)
+    assert (out / "losses.png").read_bytes().startswith(b"\x89PNG")
+    # progress lines on stderr (not a terminal: plain lines), nothing but the path on stdout
+    assert "train " in r.stderr and "loss_d=" in r.stderr
+    info = json.loads(gantool("--json", "info", out / "model.safetensors").stdout)
+    assert info["kind"] == "gan" and info["config"]["image_size"] == 28 and info["training"]["steps"] == 14
+
+
+@pytest.mark.parametrize("extra", [
+    ["--loss", "saturating"], ["--loss", "lsgan"], ["--loss", "hinge"], ["--loss", "wgan-gp", "--d-steps", "2"],
+    ["--spectral-norm", "--no-batch-norm"], ["--g-activation", "leaky-relu", "--d-activation", "relu"],
+    ["--init", "default", "--label-smoothing", "0.9"], ["--ema", "0.9"], ["--conditional", "--loss", "hinge"],
+    ["--conditional", "--loss", "wgan-gp"], ["--image-size", "32", "--channels", "3"],
+])
+def test_options_train_and_are_recorded(tmp_path, gantool, extra):
+    out = tmp_path / "run"
+    args = [*TINY, *extra] if "--image-size" not in extra else [a for a in TINY if a not in ("--image-size", "16")] + extra
+    r = gantool("train", "--out", out, "--steps", "3", "--seed", "0", "--json", *args)
+    assert r.code == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["steps"] == 3 and all(map(lambda v: v == v, summary["final"].values()))
+    info = json.loads(gantool("--json", "info", out / "model.safetensors").stdout)
+    if "--loss" in extra:
+        assert info["training"]["loss"] == extra[extra.index("--loss") + 1]
+    if "--conditional" in extra:
+        assert info["config"]["num_classes"] == 10 and info["data"]["classes"] == [str(i) for i in range(10)]
+    if "wgan-gp" in extra:
+        assert info["config"]["d_batch_norm"] is False  # batch norm would mix the per-sample penalty
+    if "--spectral-norm" in extra:
+        assert any("parametrizations" in k for k in load_file(out / "model.safetensors"))
+    if "--channels" in extra:
+        assert info["config"]["channels"] == 3 and info["config"]["image_size"] == 32
+
+
+def test_discriminator_learns_to_tell_real_from_fake(tmp_path):
+    data = load_data("digits", image_size=16)
+    t = GANTrainer(TrainSpec(nz=8, ngf=8, ndf=8, steps=30, image_size=16, seed=0), data, tmp_path, Runtime(log_every=5))
+    t.run()
+    first, last = t.rows[0], t.rows[-1]
+    assert last["d_real"] > last["d_fake"]
+    assert last["loss_d"] < first["loss_d"]
+
+
+def test_data_lives_on_device_as_uint8(tmp_path):
+    t = GANTrainer(TrainSpec(nz=8, ngf=8, ndf=8, steps=1, image_size=16), load_data("digits", image_size=16), tmp_path, Runtime())
+    assert t.batches.images.dtype == torch.uint8 and t.batches.images.shape == (1797, 1, 16, 16)
+    x, y = t.batches.get(0)
+    assert x.dtype == torch.float32 and -1 <= x.min() and x.max() <= 1 and y.dtype == torch.int64
+
+
+class _StopAt:
+    """A progress sink that asks the trainer to stop once it reaches `step` (as Ctrl-C does)."""
+
+    def __init__(self, step):
+        self.at, self.trainer = step, None
+
+    def start(self, total, completed=0): ...
+    def stop(self): ...
+
+    def update(self, completed, stats):
+        if completed >= self.at:
+            self.trainer.stop.set()
+
+
+def _tensors(path):
+    return load_file(path)
+
+
+@pytest.mark.parametrize("extra", [[], ["--conditional", "--ema", "0.9", "--loss", "wgan-gp"]])
+def test_interrupt_then_resume_equals_uninterrupted_run(tmp_path, gantool, extra):
+    common = ["--steps", "12", "--seed", "5", "--log-every", "1", *TINY, *extra]
+    assert gantool("train", "--out", tmp_path / "full", *common).code == 0
+
+    # the interrupted run, stopped after step 5 through the same flag SIGINT sets
+    spec = TrainSpec.merged({"steps": 12, "seed": 5, "nz": 8, "ngf": 8, "ndf": 8, "image_size": 16, "batch_size": 32,
+                             "conditional": "--conditional" in extra, "ema": 0.9 if extra else 0.0,
+                             "loss": "wgan-gp" if extra else "nonsaturating", "channels": 1})
+    stopper = _StopAt(5)
+    t = GANTrainer(spec, load_data("digits", image_size=16), tmp_path / "cut", Runtime(log_every=1), progress=stopper)
+    stopper.trainer = t
+    with pytest.raises(Interrupted):
+        t.run()
+    assert json.loads(gantool("--json", "info", tmp_path / "cut" / "checkpoint.safetensors").stdout)["training"]["steps"] == 5
+
+    r = gantool("train", "--out", tmp_path / "cut", "--resume", "--log-every", "1", "-q")
+    assert r.code == 0, r.stderr
+    full, cut = _tensors(tmp_path / "full" / "model.safetensors"), _tensors(tmp_path / "cut" / "model.safetensors")
+    assert full.keys() == cut.keys()
+    for k in full:
+        assert torch.equal(full[k], cut[k]), k
+    rows = list(csv.DictReader(open(tmp_path / "cut" / "losses.csv")))
+    assert [int(r["step"]) for r in rows] == list(range(1, 13))
+
+
+def test_resume_refuses_other_configuration_and_other_data(tmp_path, gantool):
+    out = tmp_path / "run"
+    assert gantool("train", "--out", out, "--steps", "2", *TINY).code == 0
+    before = (out / "checkpoint.safetensors").read_bytes()
+    r = gantool("train", "--out", out, "--resume", "--lr-g", "0.1")
+    assert r.code == 2 and "--lr-g" in r.stderr and "resume" in r.stderr
+    r = gantool("train", "--out", out, "--resume", "--steps", "2", "--nz", "8")  # same values: fine
+    assert r.code == 0, r.stderr
+    import numpy as np
+
+    np.save(tmp_path / "other.npy", np.zeros((40, 16, 16), np.uint8))
+    r = gantool("train", "--out", out, "--resume", "--data", tmp_path / "other.npy")
+    assert r.code == 1 and "not the data this run was trained on" in r.stderr
+    assert (out / "checkpoint.safetensors").read_bytes() == before
+
+
+def test_non_finite_losses_stop_with_a_clear_message(tmp_path, gantool):
+    out = tmp_path / "run"
+    r = gantool("train", "--out", out, "--steps", "40", "--loss", "lsgan", "--lr-d", "1e30", "--lr-g", "1e30",
+                "--no-batch-norm", "--log-every", "1", *TINY)
+    assert r.code == 1
+    assert "non-finite" in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    if (out / "model.safetensors").exists():  # whatever was saved is finite
+        assert all(torch.isfinite(v.float()).all() for v in _tensors(out / "model.safetensors").values())
+
+
+def test_saturating_loss_gradient_vanishes_where_nonsaturating_does_not():
+    from gantool import losses
+
+    logits = torch.full((8,), -6.0, requires_grad=True)  # D confidently rejects the fakes
+    grads = {}
+    for name in ("saturating", "nonsaturating"):
+        (g,) = torch.autograd.grad(losses.g_loss(name, logits), logits)
+        grads[name] = g.abs().sum().item()
+    assert grads["saturating"] < 0.01 < 0.9 < grads["nonsaturating"]
+
+
+def test_compile_trains(tmp_path, gantool):
+    pytest.importorskip("torch._inductor")
+    r = gantool("train", "--out", tmp_path / "run", "--steps", "2", "--compile", *TINY)
+    assert r.code == 0, r.stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_checkpoint_and_exits_130(tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen([PYTHON, "-m", "gantool", "train", "--out", str(out), "--epochs", "1000",
+                             "--sample-every", "1", *TINY[:-1]],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=subprocess_env())
+    deadline = time.monotonic() + 120
+    while not (out / "samples" / "epoch-0001.png").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err.decode()
+    assert b"--resume" in err and b"Traceback" not in err
+    info = run_gantool("--json", "info", out / "checkpoint.safetensors")
+    steps = json.loads(info.stdout)["training"]["steps"]
+    assert 0 < steps < json.loads(info.stdout)["training"]["total_steps"]
