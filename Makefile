@@ -21,7 +21,7 @@ install: $(STAMP)
 
 demo: install
 	$(GANTOOL) --seed 0 train --out demo --force
-	$(GANTOOL) --seed 0 sample -m demo/model.safetensors -n 10 -o demo/samples.png --latents demo/latents.npy
+	$(GANTOOL) --seed 0 sample -m demo/model.safetensors -n 64 -o demo/samples.png --latents demo/latents.npy
 	@echo "demo: samples in demo/samples.png, training grids in demo/samples/, losses in demo/losses.png"
 
 test: install

@@ -79,14 +79,21 @@ def read_input(env: Env, source: str, what: str) -> bytes:
         if env.stdin_isatty:
             raise UsageError(f"expected {what} on standard input, found a terminal", "pipe it in or give a file")
         return env.stdin.read()
-    try:
+    with reading(source):
         return Path(source).read_bytes()
+
+
+@contextmanager
+def reading(path, what: str = "file") -> Iterator[None]:
+    """Turn the OS errors of reading `path` into one-line errors."""
+    try:
+        yield
     except FileNotFoundError:
-        raise GantoolError(f"no such file: {source}") from None
+        raise GantoolError(f"no such {what}: {path}") from None
     except IsADirectoryError:
-        raise GantoolError(f"{source} is a folder, not a file") from None
+        raise GantoolError(f"{path} is a folder, not a {what}") from None
     except OSError as e:
-        raise GantoolError(f"cannot read {source}: {e.strerror}") from None
+        raise GantoolError(f"cannot read {path}: {e.strerror}") from None
 
 
 def npy_bytes(array: np.ndarray) -> bytes:

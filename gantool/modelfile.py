@@ -17,7 +17,7 @@ from pathlib import Path
 
 from gantool import __version__
 from gantool.errors import GantoolError
-from gantool.fileio import atomic_path
+from gantool.fileio import atomic_path, reading
 
 KIND_GAN = "gan"
 KIND_CHECKPOINT = "checkpoint"
@@ -109,18 +109,12 @@ def parse_header(blob: bytes, name: str, file_size: int | None = None) -> Header
 
 def read_header(path) -> Header:
     p = Path(path)
-    try:
+    with reading(path, "model file"):
         with open(p, "rb") as f:
             head = f.read(8)
             n = struct.unpack("<Q", head)[0] if len(head) == 8 else 0
             blob = head + f.read(min(n, _MAX_HEADER))
         size = p.stat().st_size
-    except FileNotFoundError:
-        raise GantoolError(f"no such model file: {path}") from None
-    except IsADirectoryError:
-        raise GantoolError(f"{path} is a folder, not a model file") from None
-    except OSError as e:
-        raise GantoolError(f"cannot read {path}: {e.strerror}") from None
     return parse_header(blob, str(path), size)
 
 

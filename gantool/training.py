@@ -305,7 +305,8 @@ class GANTrainer:
                 acc += self.train_step()
                 count += 1
                 epoch_end = self.step % self.steps_per_epoch == 0 or self.step == self.total_steps
-                if count >= self.rt.log_every or epoch_end:
+                save = epoch_end and (self.step == self.total_steps or time.monotonic() - last_save > self.rt.save_every)
+                if count >= self.rt.log_every or save:  # a checkpoint is only written after a finite reading
                     self._flush(acc, count)
                     acc.zero_()
                     count = 0
@@ -314,7 +315,7 @@ class GANTrainer:
                     epoch = math.ceil(self.step / self.steps_per_epoch)
                     if epoch % self.rt.sample_every == 0 or self.step == self.total_steps:
                         self._write_grid(epoch)
-                    if self.step == self.total_steps or time.monotonic() - last_save > self.rt.save_every:
+                    if save:
                         self._save()
                         last_save = time.monotonic()
         finally:

@@ -51,6 +51,16 @@ def user_paths(tmp_path, monkeypatch):
         monkeypatch.delenv(var, raising=False)
 
 
+def one_line_error(r, cmd: str, code: int = 1) -> str:
+    """The result is a failure with exit `code` and exactly one `gantool CMD: error:` line on stderr."""
+    assert r.code == code, (r.code, r.stderr)
+    assert "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith(f"gantool {cmd}: error: "), lines[0]
+    return lines[0]
+
+
 TINY = ["--nz", "8", "--ngf", "8", "--ndf", "8", "--image-size", "16", "--batch-size", "32", "-q"]
 
 

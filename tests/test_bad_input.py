@@ -8,19 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY
+from conftest import TINY, one_line_error
 
 STEPS = ["--steps", "2", "--seed", "0"]
 SENTINEL = b"sentinel: must survive a failed command\n"
 
 
-def one_line_error(r, cmd: str, code: int = 1) -> str:
-    assert r.code == code, (r.code, r.stderr)
-    assert "Traceback" not in r.stderr
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1, r.stderr
-    assert lines[0].startswith(f"gantool {cmd}: error: "), lines[0]
-    return lines[0]
 
 
 @pytest.fixture

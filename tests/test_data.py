@@ -11,21 +11,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import TINY
+from conftest import TINY, one_line_error
 from gantool.data import load_data
 from gantool.errors import GantoolError
 
 STEPS = ["--steps", "2", "--seed", "0"]
 
 
-def one_line_error(r, cmd: str, code: int = 1) -> str:
-    """The result is a failure with exit `code` and exactly one `gantool CMD: error:` line on stderr."""
-    assert r.code == code, (r.code, r.stderr)
-    assert "Traceback" not in r.stderr
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1, r.stderr
-    assert lines[0].startswith(f"gantool {cmd}: error: "), lines[0]
-    return lines[0]
 
 
 def info_json(gantool, model: Path) -> dict:

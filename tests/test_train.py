@@ -187,3 +187,10 @@ def test_ctrl_c_saves_checkpoint_and_exits_130(tmp_path):
     info = run_gantool("--json", "info", out / "checkpoint.safetensors")
     steps = json.loads(info.stdout)["training"]["steps"]
     assert 0 < steps < json.loads(info.stdout)["training"]["total_steps"]
+
+
+def test_progress_is_a_rich_bar_on_a_terminal_and_silent_with_quiet(tmp_path):
+    tty = run_gantool("train", "--out", tmp_path / "a", "--steps", "3", *TINY[:-1], stderr_tty=True)
+    assert tty.code == 0 and "━" in tty.stderr and "loss_d=" in tty.stderr
+    quiet = run_gantool("train", "--out", tmp_path / "b", "--steps", "3", *TINY)
+    assert quiet.code == 0 and quiet.stderr == ""

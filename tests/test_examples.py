@@ -1,0 +1,28 @@
+"""examples/ run as a user would run them (with their small-budget switch)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from conftest import ROOT, subprocess_env
+
+
+def test_quickstart_runs_end_to_end(tmp_path):
+    env = subprocess_env()
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # the venv's gantool and python3
+    env["QUICK"] = "1"
+    r = subprocess.run(["bash", str(ROOT / "examples" / "quickstart.sh"), str(tmp_path)], env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "latents: (2, 16)" in r.stdout
+    assert "DCGAN" in r.stdout  # the info table
+    assert Image.open(tmp_path / "grid.png").size == (8 * 18 + 2, 8 * 18 + 2)
+    assert Image.open(tmp_path / "per-class.png").size == (8 * 18 + 2, 10 * 18 + 2)
+    sevens = np.load(tmp_path / "sevens.npy")
+    assert sevens.shape == (16, 26) and (sevens[:, 16 + 7] == 1).all()
