@@ -291,7 +291,7 @@ class GANTrainer:
         self.progress.start(self.total_steps, self.step)
         acc, count = torch.zeros(4, device=self.device), 0
         t0 = time.monotonic() - self.seconds
-        last_save = time.monotonic()
+        last_save = -math.inf  # the first epoch's end writes a checkpoint, then every save_every seconds
         try:
             while self.step < self.total_steps:
                 if self.stop.requested:

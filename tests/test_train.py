@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 
 from conftest import PYTHON, TINY, run_gantool, subprocess_env
 from gantool.data import load_data
-from gantool.errors import Interrupted
+from gantool.errors import GantoolError, Interrupted
 from gantool.training import GANTrainer, Runtime, TrainSpec
 
 
@@ -194,3 +194,18 @@ def test_progress_is_a_rich_bar_on_a_terminal_and_silent_with_quiet(tmp_path):
     assert tty.code == 0 and "━" in tty.stderr and "loss_d=" in tty.stderr
     quiet = run_gantool("train", "--out", tmp_path / "b", "--steps", "3", *TINY)
     assert quiet.code == 0 and quiet.stderr == ""
+
+
+def test_non_finite_stop_keeps_the_last_good_checkpoint(tmp_path):
+    class Exploding(GANTrainer):
+        def train_step(self):
+            stats = super().train_step()
+            return stats * float("nan") if self.step > self.steps_per_epoch + 2 else stats
+
+    spec = TrainSpec(nz=8, ngf=8, ndf=8, image_size=16, batch_size=256, epochs=3, seed=0)
+    t = Exploding(spec, load_data("digits", image_size=16), tmp_path, Runtime(log_every=1))
+    with pytest.raises(GantoolError, match="non-finite.*last good checkpoint, step 7"):
+        t.run()
+    info = json.loads(run_gantool("--json", "info", tmp_path / "checkpoint.safetensors").stdout)
+    assert info["training"]["steps"] == t.steps_per_epoch == 7
+    assert all(torch.isfinite(v.float()).all() for v in _tensors(tmp_path / "checkpoint.safetensors").values())
