@@ -458,18 +458,18 @@ def _load_optimizer(opt: torch.optim.Optimizer, tensors: dict, prefix: str) -> N
     opt.load_state_dict(sd)
 
 
-def prepare_out(out: Path, resume: bool, force: bool, clean: bool = True) -> None:
-    """Refuse to mix a new run into an old one's folder unless asked to (--force), and with
-    --force and `clean`, remove the old run's grids and losses."""
+def check_out(out: Path, resume: bool, force: bool) -> None:
+    """Refuse to mix a new run into an old one's folder unless asked to (--force)."""
     if out.exists() and not out.is_dir():
         raise GantoolError(f"--out {out} is a file", "give a folder for the run")
-    if resume:
-        return
     existing = [f for f in (MODEL_FILE, CHECKPOINT_FILE) if (out / f).exists()]
-    if existing and not force:
+    if existing and not resume and not force:
         raise GantoolError(f"{out} already holds a run ({existing[0]})", "continue it with --resume, or start over with --force")
-    if force and clean:
-        for f in (out / SAMPLES_DIR).glob("epoch-*.png"):
-            f.unlink()
-        for f in (LOSSES_CSV, LOSSES_PNG):
-            (out / f).unlink(missing_ok=True)
+
+
+def clear_old_run(out: Path) -> None:
+    """--force: remove the old run's grids and losses (its model and checkpoint get overwritten)."""
+    for f in (out / SAMPLES_DIR).glob("epoch-*.png"):
+        f.unlink()
+    for f in (LOSSES_CSV, LOSSES_PNG):
+        (out / f).unlink(missing_ok=True)

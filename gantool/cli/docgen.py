@@ -16,7 +16,10 @@ from enum import Enum
 from pathlib import Path
 
 import typer
-from typer import _click  # Typer vendors click; there is no separate click package
+try:
+    from typer import _click  # Typer >= 0.29 vendors click; there is no separate click package
+except ImportError:  # older Typer runs on the click package
+    import click as _click
 
 from gantool import __version__
 from gantool.cli import app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -94,6 +95,11 @@ def sample(
                              "classes": [names[c] for c in classes] if classes else None})
 
 
+def _safe(name: str) -> str:
+    """A class name fit for a file name."""
+    return re.sub(r"[^\w.-]+", "_", name).strip("._") or "class"
+
+
 # For the man page (gantool.cli.docgen): (what it does, command line).
 EXAMPLES = [
     ("A PNG grid of 64 images, 8 per row.", "gantool sample -m run/model.safetensors -n 64 -o grid.png"),
@@ -104,9 +110,3 @@ EXAMPLES = [
      "gantool sample -m cgan/model.safetensors --class 3 -o threes.png"),
 ]
 
-
-def _safe(name: str) -> str:
-    """A class name fit for a file name."""
-    import re
-
-    return re.sub(r"[^\w.-]+", "_", name).strip("._") or "class"

@@ -91,7 +91,7 @@ def train(
     from gantool.device import resolve_device
     from gantool.progress import make_progress
     from gantool.signals import StopFlag, stop_on_sigint
-    from gantool.training import GANTrainer, Runtime, TrainSpec, prepare_out, read_saved_spec
+    from gantool.training import GANTrainer, Runtime, TrainSpec, check_out, clear_old_run, read_saved_spec
 
     def value(choice):
         return choice.value if isinstance(choice, Enum) else choice
@@ -108,7 +108,7 @@ def train(
         explicit["seed"] = secrets.randbelow(2**31)
     spec = TrainSpec.merged(explicit, saved)
     spec.validate()
-    prepare_out(out, resume, force, clean=False)  # --force cleans up once all is validated
+    check_out(out, resume, force)
 
     images = load_data(spec.data, root=str(data_root) if data_root else None, download=download,
                        channels=spec.channels, image_size=spec.image_size)
@@ -117,7 +117,8 @@ def train(
     trainer = GANTrainer(spec, images, out, Runtime(device=str(dev), compile=compile, amp=amp, log_every=log_every,
                                                     sample_every=sample_every),
                          progress=make_progress(env, "train"), stop=stop)
-    prepare_out(out, resume, force)
+    if force and not resume:  # only now that the data and options are known to be good
+        clear_old_run(out)
     if resume:
         trainer.restore()
         env.log(f"resuming {out} at step {trainer.step}/{trainer.total_steps}")
