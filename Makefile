@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 # The known-good pair on this project's machines; pyproject.toml declares ranges for everyone else.
 TORCH_PIN := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install demo test man completions docs clean bench
+.PHONY: install install-man demo test man completions docs clean bench
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,21 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -q $(TORCH_PIN) -e '.[test]'
 	touch $@
 
-install: $(STAMP)
+# The man pages go with the package: a regular `pip install` puts them in PREFIX/share/man/man1
+# (pyproject.toml), an editable one does not, so they are copied there; `man` finds them from PATH.
+VENV_MAN := $(VENV)/share/man/man1
+$(VENV_MAN)/gantool.1: $(wildcard man/*.1) | $(PY)
+	mkdir -p $(VENV_MAN)
+	cp man/*.1 $(VENV_MAN)/
+
+install: $(STAMP) $(VENV_MAN)/gantool.1
+
+# `man gantool` from any shell, not only with .venv/bin on PATH
+MANDIR ?= $(HOME)/.local/share/man/man1
+install-man:
+	mkdir -p $(MANDIR)
+	cp man/*.1 $(MANDIR)/
+	@echo "installed the gantool man pages in $(MANDIR)"
 
 demo: install
 	$(GANTOOL) --seed 0 train --out demo --force

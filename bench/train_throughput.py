@@ -39,10 +39,11 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from gantool.data import load_data
+from gantool.data.sources import load_data
 from gantool.device import resolve_device
-from gantool.models.dcgan import DCGANConfig, Discriminator, Generator
-from gantool.training import GANTrainer, Runtime, TrainSpec
+from gantool.gan.spec import Runtime, TrainSpec
+from gantool.gan.trainer import GANTrainer
+from gantool.models.dcgan import DCGANConfig, Discriminator, Generator, size_for
 
 # name -> (what it is, the TrainSpec, default timed steps per block and warm-up steps on CPU)
 CONFIGS = {
@@ -192,7 +193,7 @@ def main() -> None:
             continue
         steps = args.steps or steps * (1 if device.type == "cpu" else 25)
         warmup = args.warmup if args.warmup is not None else warmup * (1 if device.type == "cpu" else 10)
-        data = load_data(spec.data, image_size=spec.image_size)  # None: TrainSpec's default size
+        data = load_data(spec.data, image_size=spec.image_size, size_rule=size_for)  # None: the DCGAN's size
         with tempfile.TemporaryDirectory() as out:
             ours = GantoolLoop(spec, data, runtime, out)
             cfg = ours.cfg

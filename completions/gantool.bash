@@ -14,10 +14,12 @@ _gantool() {
     done
     # the value of the option before the cursor
     case "$cmd:$prev" in
-        :--device) _gantool_files; return ;;
+        :--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
         :--seed) COMPREPLY=(); return ;;
-        train:-d|train:--data) _gantool_files; return ;;
+        :--threads) COMPREPLY=(); return ;;
         train:--data-root) _gantool_files; return ;;
+        train:--out) _gantool_files; return ;;
+        train:-d|train:--data) _gantool_files; COMPREPLY+=($(compgen -W "digits mnist fashion-mnist cifar10 svhn" -- "$cur")); return ;;
         train:--image-size) COMPREPLY=(); return ;;
         train:--channels) COMPREPLY=(); return ;;
         train:--nz) COMPREPLY=(); return ;;
@@ -38,28 +40,31 @@ _gantool() {
         train:-e|train:--epochs) COMPREPLY=(); return ;;
         train:--steps) COMPREPLY=(); return ;;
         train:-b|train:--batch-size) COMPREPLY=(); return ;;
-        train:--out) _gantool_files; return ;;
         train:--log-every) COMPREPLY=(); return ;;
         train:--sample-every) COMPREPLY=(); return ;;
-        train:--device) _gantool_files; return ;;
+        train:--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
         train:--seed) COMPREPLY=(); return ;;
+        train:--threads) COMPREPLY=(); return ;;
         sample:-m|sample:--model) _gantool_files; return ;;
         sample:-n|sample:--count) COMPREPLY=(); return ;;
         sample:-o|sample:--output) _gantool_files; return ;;
         sample:--out-dir) _gantool_files; return ;;
         sample:--latents) _gantool_files; return ;;
-        sample:-c|sample:--class) _gantool_files; return ;;
+        sample:--latents-in) _gantool_files; return ;;
+        sample:-c|sample:--class) COMPREPLY=(); return ;;
         sample:--nrow) COMPREPLY=(); return ;;
-        sample:--device) _gantool_files; return ;;
+        sample:--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
         sample:--seed) COMPREPLY=(); return ;;
-        info:--device) _gantool_files; return ;;
+        sample:--threads) COMPREPLY=(); return ;;
+        info:--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
         info:--seed) COMPREPLY=(); return ;;
+        info:--threads) COMPREPLY=(); return ;;
     esac
     case "$cmd" in
-        '') words="--device --seed -q --quiet --json --debug --version -h --help" ;;
-        'train') words="-d --data --data-root --download --image-size --channels --conditional --unconditional --nz --ngf --ndf --batch-norm --no-batch-norm --g-activation --d-activation --init --spectral-norm --no-spectral-norm --loss --lr-g --lr-d --beta1 --beta2 --d-steps --label-smoothing --gp-weight --ema -e --epochs --steps -b --batch-size --out --resume --force --compile --amp --no-amp --log-every --sample-every --device --seed -q --quiet --json --debug -h --help" ;;
-        'sample') words="-m --model -n --count -o --output --out-dir --latents -c --class --nrow --device --seed -q --quiet --json --debug -h --help" ;;
-        'info') words="--device --seed -q --quiet --json --debug -h --help" ;;
+        '') words="--version --device --seed --threads -q --quiet --json --debug -h --help" ;;
+        'train') words="--data-root --download --out --resume --force -d --data --image-size --channels --conditional --unconditional --nz --ngf --ndf --batch-norm --no-batch-norm --g-activation --d-activation --init --spectral-norm --no-spectral-norm --loss --lr-g --lr-d --beta1 --beta2 --d-steps --label-smoothing --gp-weight --ema -e --epochs --steps -b --batch-size --compile --amp --no-amp --log-every --sample-every --device --seed --threads -q --quiet --json --debug -h --help" ;;
+        'sample') words="-m --model -n --count -o --output --out-dir --latents --latents-in -c --class --nrow --device --seed --threads -q --quiet --json --debug -h --help" ;;
+        'info') words="--device --seed --threads -q --quiet --json --debug -h --help" ;;
     esac
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$words" -- "$cur"))

@@ -1,3 +1,3 @@
 """gantool: composable commands for training GANs and looking inside CNNs."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

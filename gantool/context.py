@@ -14,13 +14,16 @@ from typing import BinaryIO, Mapping, TextIO
 
 @dataclass
 class Options:
-    """The global options every command takes."""
+    """The global options every command takes, after the command line and the environment are
+    merged (gantool.cli.kit): an option given anywhere on the line beats its environment variable."""
 
     device: str = "auto"
     seed: int | None = None
+    threads: int | None = None  # None: torch's default (every core this process may use)
     quiet: bool = False
     json: bool = False
     debug: bool = False
+    explicit: set = field(default_factory=set)  # the valued options given on the command line
 
 
 @dataclass

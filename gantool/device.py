@@ -1,12 +1,33 @@
-"""The one device resolver: `auto|cpu|cuda|cuda:N|mps` to a torch.device, or a clear error."""
+"""The one device resolver (`auto|cpu|cuda|cuda:N|mps` to a torch.device, or a clear error) and
+the CPU thread count, set together before a command's first tensor."""
 
 from __future__ import annotations
 
+import os
 import re
 
-from gantool.errors import GantoolError, UsageError
+from gantool.errors import BadValue, GantoolError
 
 DEVICE_HELP = "auto|cpu|cuda|cuda:N|mps"
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")  # for completion; cuda:N too
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity, which taskset and schedulers narrow)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def prepare(device: str | None, threads: int | None = None):
+    """Set torch's CPU threads (default: every available core) and resolve the device."""
+    import torch
+
+    if threads is not None and threads < 1:
+        raise BadValue("threads", threads, "must be at least 1")
+    torch.set_num_threads(threads or available_cores())
+    return resolve_device(device)
 
 
 def resolve_device(spec: str | None):
@@ -27,7 +48,7 @@ def resolve_device(spec: str | None):
         return torch.device("mps")
     m = re.fullmatch(r"cuda(?::(\d+))?", spec)
     if not m:
-        raise UsageError(f"unknown device {spec!r}", f"use {DEVICE_HELP}")
+        raise BadValue("device", spec, "not a device", f"use {DEVICE_HELP}")
     if not torch.cuda.is_available():
         raise GantoolError(f"--device {spec} asked for, but CUDA is not available here", "use --device cpu or auto")
     index = int(m.group(1) or 0)

@@ -322,7 +322,7 @@ def snapshot(folder: Path) -> dict:
 
 def test_train_refuses_existing_run(gantool, old_run):
     before = snapshot(old_run)
-    line = one_line_error(gantool("train", "--out", old_run, *STEPS, *TINY), "train")
+    line = one_line_error(gantool("train", "--out", old_run, *STEPS, *TINY), "train", code=2)
     assert "already holds a run" in line and "--force" in line and "--resume" in line
     assert snapshot(old_run) == before
 

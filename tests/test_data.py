@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 from conftest import TINY, one_line_error
-from gantool.data import load_data
+from gantool.data.sources import load_data
+from gantool.models.dcgan_config import size_for
 from gantool.errors import GantoolError
 
 STEPS = ["--steps", "2", "--seed", "0"]
@@ -53,7 +54,9 @@ def test_digits_library():
 
 
 def test_digits_default_size_and_resize():
-    assert tuple(load_data("digits").images.shape) == (1797, 1, 28, 28)  # 8 is too small: the next size up, >= 28
+    assert tuple(load_data("digits").images.shape) == (1797, 1, 8, 8)  # the data's own size: sizes are the model's
+    # the DCGAN's size rule: 8 is too small, the next size up, >= 28
+    assert tuple(load_data("digits", size_rule=size_for).images.shape) == (1797, 1, 28, 28)
     d = load_data("digits", image_size=16, channels=3)
     assert tuple(d.images.shape) == (1797, 3, 16, 16)
     assert str(d.images.dtype) == "torch.uint8"
@@ -236,7 +239,8 @@ def test_16_bit_png_is_scaled_not_clipped(tmp_path):
 
 def test_folder_default_size_is_supported(tmp_path):
     save_png(tmp_path / "set" / "a.png", np.zeros((20, 20), dtype=np.uint8))
-    assert load_data(str(tmp_path / "set")).image_size == 28  # 20 is no model size: the next one up
+    assert load_data(str(tmp_path / "set")).image_size == 20  # the data's own
+    assert load_data(str(tmp_path / "set"), size_rule=size_for).image_size == 28  # 20 is no DCGAN size: the next one up
 
 
 def test_flat_folder_is_unlabelled_and_cannot_train_conditional(gantool, tmp_path):
@@ -247,9 +251,9 @@ def test_flat_folder_is_unlabelled_and_cannot_train_conditional(gantool, tmp_pat
     assert d.labels is None and d.num_classes == 0 and d.num_images == 5
 
     r = gantool("train", "--data", tmp_path / "flat", "--conditional", "--out", tmp_path / "run", *STEPS, *TINY)
-    line = one_line_error(r, "train")
+    line = one_line_error(r, "train", code=2)  # --conditional contradicts the data: a usage error
     assert "--conditional" in line and "class" in line
-    assert not (tmp_path / "run" / "model.safetensors").exists()
+    assert not (tmp_path / "run").exists()  # the run folder it made is gone again
     info = train_ok(gantool, tmp_path, "--data", tmp_path / "flat")  # unconditional is fine
     assert info["config"]["num_classes"] == 0
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from gantool.cli import COMMANDS, docgen
+from gantool.cli import docgen
+from gantool.cli.app import COMMANDS
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from gantool.errors import BadValue
 from gantool.models.dcgan import DCGANConfig, Discriminator, Generator, base_and_doublings, supported_size_at_least
 
 
@@ -41,7 +42,7 @@ def test_64_is_the_reference_dcgan():
 
 @pytest.mark.parametrize("size", [0, 8, 20, 24, 30, 48, 100])
 def test_unsupported_sizes_are_refused(size):
-    with pytest.raises(ValueError, match="not supported"):
+    with pytest.raises(BadValue, match="not a DCGAN size"):
         base_and_doublings(size)
 
 

@@ -157,7 +157,7 @@ def test_conditional_json_lists_classes(gantool, tmp_path, tiny_cgan):
 @pytest.mark.parametrize("cls", ["10", "-1", "dog"])
 def test_conditional_unknown_class(gantool, tmp_path, tiny_cgan, cls):
     r = gantool("sample", "-m", tiny_cgan, "-n", "2", "--class", cls, "-o", tmp_path / "g.png")
-    assert r.code == 1 and "Traceback" not in r.stderr
+    assert r.code == 2 and "Traceback" not in r.stderr
     assert r.stderr.startswith("gantool sample: error: ") and len(r.stderr.strip().splitlines()) == 1
     assert "0, 1, 2" in r.stderr  # names the classes there are
     assert not (tmp_path / "g.png").exists()

@@ -16,9 +16,10 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import PYTHON, TINY, run_gantool, subprocess_env
-from gantool.data import load_data
-from gantool.errors import GantoolError, Interrupted
-from gantool.training import GANTrainer, Runtime, TrainSpec
+from gantool.data.sources import load_data
+from gantool.errors import GantoolError, Stopped
+from gantool.gan.spec import Runtime, TrainSpec
+from gantool.gan.trainer import GANTrainer
 
 
 def test_run_folder_holds_model_checkpoint_grids_and_losses(tmp_path, gantool):
@@ -45,25 +46,57 @@ def test_run_folder_holds_model_checkpoint_grids_and_losses(tmp_path, gantool):
     ["--spectral-norm", "--no-batch-norm"], ["--g-activation", "leaky-relu", "--d-activation", "relu"],
     ["--init", "default", "--label-smoothing", "0.9"], ["--ema", "0.9"], ["--conditional", "--loss", "hinge"],
     ["--conditional", "--loss", "wgan-gp"], ["--image-size", "32", "--channels", "3"],
+    ["--lr-g", "1e-3", "--lr-d", "5e-4", "--beta1", "0.1", "--beta2", "0.9", "--batch-size", "16"],
 ])
 def test_options_train_and_are_recorded(tmp_path, gantool, extra):
+    """Every option named trains, lands in the model file, and changes the network it should."""
+    from gantool.models import loader
+
     out = tmp_path / "run"
     args = [*TINY, *extra] if "--image-size" not in extra else [a for a in TINY if a not in ("--image-size", "16")] + extra
+    # (an option given twice: the last one counts, so extra's --batch-size beats TINY's)
     r = gantool("train", "--out", out, "--steps", "3", "--seed", "0", "--json", *args)
     assert r.code == 0, r.stderr
     summary = json.loads(r.stdout)
-    assert summary["steps"] == 3 and all(map(lambda v: v == v, summary["final"].values()))
+    assert summary["steps"] == 3 and all(v == v for v in summary["final"].values())
     info = json.loads(gantool("--json", "info", out / "model.safetensors").stdout)
-    if "--loss" in extra:
-        assert info["training"]["loss"] == extra[extra.index("--loss") + 1]
+    config, training = info["config"], info["training"]
+    recorded = {**config, **training}
+    given = dict(zip(extra, extra[1:]))
+    for flag, value in given.items():  # every "--name value" pair is recorded under its name
+        if not flag.startswith("--") or value.startswith("--"):
+            continue
+        key = flag[2:].replace("-", "_")
+        if key in ("beta1", "beta2"):
+            assert training["betas"][0 if key == "beta1" else 1] == float(value), flag
+        elif key in ("g_activation", "d_activation", "loss", "init"):
+            assert recorded[key] == value, flag
+        else:
+            assert float(recorded[key]) == float(value), flag
+    model = loader.load(out / "model.safetensors")
+    G, D = model["generator"], model["discriminator"]
     if "--conditional" in extra:
-        assert info["config"]["num_classes"] == 10 and info["data"]["classes"] == [str(i) for i in range(10)]
-    if "wgan-gp" in extra:
-        assert info["config"]["d_batch_norm"] is False  # batch norm would mix the per-sample penalty
+        assert config["num_classes"] == 10 and info["data"]["classes"] == [str(i) for i in range(10)]
+        assert D.embed is not None and G.latent_dim == 8 + 10
+    if "wgan-gp" in extra or "--no-batch-norm" in extra:  # batch norm would mix the per-sample penalty
+        assert config["d_batch_norm"] is False and not any(isinstance(m, torch.nn.BatchNorm2d) for m in D.modules())
+    if "--no-batch-norm" in extra:
+        assert config["g_batch_norm"] is False and not any(isinstance(m, torch.nn.BatchNorm2d) for m in G.modules())
     if "--spectral-norm" in extra:
-        assert any("parametrizations" in k for k in load_file(out / "model.safetensors"))
+        assert config["spectral_norm"] is True and any("parametrizations" in k for k in load_file(out / "model.safetensors"))
+    if "leaky-relu" in extra:
+        assert any(isinstance(m, torch.nn.LeakyReLU) for m in G.modules())
+        assert not any(isinstance(m, torch.nn.LeakyReLU) for m in D.modules())
+    if "--ema" in extra:  # the saved generator is the average, not the last weights
+        ckpt = load_file(out / "checkpoint.safetensors")
+        w = "main.0.weight"
+        assert not torch.equal(ckpt[f"generator.{w}"], load_file(out / "model.safetensors")[f"generator.{w}"])
+        assert torch.equal(ckpt[f"generator_ema.module.{w}"], load_file(out / "model.safetensors")[f"generator.{w}"])
     if "--channels" in extra:
-        assert info["config"]["channels"] == 3 and info["config"]["image_size"] == 32
+        assert config["channels"] == 3 and config["image_size"] == 32
+        assert G(torch.randn(2, 8)).shape == (2, 3, 32, 32)
+    if "--batch-size" in extra:
+        assert training["batch_size"] == 16 and training["images_seen"] == 3 * 16
 
 
 def test_discriminator_learns_to_tell_real_from_fake(tmp_path):
@@ -112,7 +145,7 @@ def test_interrupt_then_resume_equals_uninterrupted_run(tmp_path, gantool, extra
     stopper = _StopAt(5)
     t = GANTrainer(spec, load_data("digits", image_size=16), tmp_path / "cut", Runtime(log_every=1), progress=stopper)
     stopper.trainer = t
-    with pytest.raises(Interrupted):
+    with pytest.raises(Stopped):
         t.run()
     assert json.loads(gantool("--json", "info", tmp_path / "cut" / "checkpoint.safetensors").stdout)["training"]["steps"] == 5
 
@@ -138,7 +171,7 @@ def test_resume_refuses_other_configuration_and_other_data(tmp_path, gantool):
 
     np.save(tmp_path / "other.npy", np.zeros((40, 16, 16), np.uint8))
     r = gantool("train", "--out", out, "--resume", "--data", tmp_path / "other.npy")
-    assert r.code == 1 and "not the data this run was trained on" in r.stderr
+    assert r.code == 2 and "not the data this run was trained on" in r.stderr  # a mismatch with the run: usage
     assert (out / "checkpoint.safetensors").read_bytes() == before
 
 
@@ -154,20 +187,35 @@ def test_non_finite_losses_stop_with_a_clear_message(tmp_path, gantool):
 
 
 def test_saturating_loss_gradient_vanishes_where_nonsaturating_does_not():
-    from gantool import losses
+    from gantool.gan import losses
 
     logits = torch.full((8,), -6.0, requires_grad=True)  # D confidently rejects the fakes
     grads = {}
     for name in ("saturating", "nonsaturating"):
-        (g,) = torch.autograd.grad(losses.g_loss(name, logits), logits)
+        (g,) = torch.autograd.grad(losses.get(name).g_loss(logits), logits)
         grads[name] = g.abs().sum().item()
     assert grads["saturating"] < 0.01 < 0.9 < grads["nonsaturating"]
 
 
-def test_compile_trains(tmp_path, gantool):
+def test_compile_trains(tmp_path):
+    """--compile really compiles G and D, and trains them to the weights eager mode reaches."""
     pytest.importorskip("torch._inductor")
-    r = gantool("train", "--out", tmp_path / "run", "--steps", "2", "--compile", *TINY)
-    assert r.code == 0, r.stderr
+    data = load_data("digits", image_size=16)
+    spec = dict(nz=8, ngf=8, ndf=8, steps=2, image_size=16, batch_size=32, seed=0)
+    eager = GANTrainer(TrainSpec(**spec), data, tmp_path / "eager", Runtime(log_every=1))
+    compiled = GANTrainer(TrainSpec(**spec), data, tmp_path / "compiled", Runtime(log_every=1, compile=True))
+    assert isinstance(compiled.G_step, torch._dynamo.eval_frame.OptimizedModule)
+    assert isinstance(compiled.D_step, torch._dynamo.eval_frame.OptimizedModule)
+    for t in (eager, compiled):
+        t.folder.prepare(resume=False, force=False)
+        t.run()
+    assert compiled.step == 2 and compiled.rows
+    start = GANTrainer(TrainSpec(**spec), data, tmp_path / "start", Runtime()).G.state_dict()
+    for k, v in eager.G.state_dict().items():
+        if v.is_floating_point():
+            assert torch.allclose(compiled.G.state_dict()[k], v, atol=1e-4, rtol=1e-3), k
+    moved = [k for k, v in start.items() if v.is_floating_point() and not torch.equal(v, eager.G.state_dict()[k])]
+    assert moved  # training changed the weights, the same way in both modes
 
 
 @pytest.mark.slow

@@ -6,35 +6,45 @@ from typing import Annotated
 
 import typer
 
-from gantool.cli import options as opt
+from gantool.cli import kit
+from gantool.context import Env
 
 
+@kit.command()
 def info(
-    ctx: typer.Context,
-    file: Annotated[str, typer.Argument(metavar="FILE", help="A gantool .safetensors file (model or checkpoint), or - for stdin.", show_default=False)],
-    device: opt.Device = None,
-    seed: opt.Seed = None,
-    quiet: opt.Quiet = False,
-    json: opt.Json = False,
-    debug: opt.Debug = False,
+    env: Env,
+    file: Annotated[str, typer.Argument(metavar="FILE", show_default=False,
+                                        help="A gantool .safetensors file (model or checkpoint), or - for stdin.")],
 ) -> None:
-    """Show a model file's kind, architecture, data, training summary and tensors."""
-    env = opt.setup(ctx, device, seed, quiet, json, debug)
-    from gantool import modelfile
-    from gantool.fileio import STDIO, read_input
+    """Show a model file's kind, architecture, data, training summary and tensors.
+
+    Only the header is read (from stdin, the tensors are counted, not kept), so info is instant
+    for any size of file and builds nothing.
+    """
+    from gantool.errors import GantoolError
+    from gantool.files import modelfile
+    from gantool.files.reading import stdin_stream
+    from gantool.files.writing import STDIO
+    from gantool.models import loader
 
     if file == STDIO:
-        header = modelfile.parse_header(read_input(env, file, "a .safetensors file"), "<stdin>")
+        header = modelfile.read_header_stream(stdin_stream(env, "a .safetensors file"), "<stdin>")
     else:
         header = modelfile.read_header(file)
+    try:
+        model = loader.describe_header(header)
+        architecture = model.arch.describe(model.config)
+    except GantoolError as e:  # show what the file says even when this gantool cannot build it
+        architecture = f"not buildable here: {e}"
     roles = sorted({name.split(".", 1)[0] for name in header.tensors})
     params = {role: header.num_params(role + ".") for role in roles}
     if env.options.json:
-        opt.print_json(env, {"file": header.path, "kind": header.kind, "version": header.version,
-                             "config": header.config, "data": header.data, "training": header.training,
+        kit.print_json(env, {"file": header.path, "kind": header.kind, "version": header.version,
+                             "architecture": architecture, "config": header.config, "data": header.data,
+                             "training": header.training,
                              "tensors": {"count": header.num_tensors, "bytes": header.num_bytes, "parameters": params}})
         return
-    env.write_text(_table(header, params))
+    env.write_text(_table(header, architecture, params))
 
 
 def _fmt(v) -> str:
@@ -47,7 +57,7 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def _table(header, params: dict) -> str:
+def _table(header, architecture: str, params: dict) -> str:
     import io
 
     from rich.console import Console
@@ -56,13 +66,9 @@ def _table(header, params: dict) -> str:
     table = Table(title=header.path, show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
-    c = header.config
     table.add_row("kind", f"{header.kind} (gantool {header.version})")
-    if "image_size" in c:
-        cond = f"conditional, {c.get('num_classes')} classes" if c.get("num_classes") else "unconditional"
-        table.add_row("architecture", f"DCGAN, {cond}, {c['image_size']}x{c['image_size']}x{c['channels']}, "
-                                      f"latent {c['nz'] + c.get('num_classes', 0)} (nz {c['nz']})")
-    for section, values in (("config", c), ("data", header.data), ("training", header.training)):
+    table.add_row("architecture", architecture)
+    for section, values in (("config", header.config), ("data", header.data), ("training", header.training)):
         for k, v in values.items():
             table.add_row(f"{section}.{k}", _fmt(v))
     for role, n in params.items():
@@ -73,8 +79,9 @@ def _table(header, params: dict) -> str:
     return buf.getvalue()
 
 
-# For the man page (gantool.cli.docgen): (what it does, command line).
+# For the man page (gantool.cli.docgen)
 EXAMPLES = [
     ("What a model holds: architecture, data, training summary and tensors.", "gantool info run/model.safetensors"),
     ("The same as JSON on stdout, for scripts.", "gantool --json info run/model.safetensors"),
 ]
+FILES = [("*.safetensors", "A gantool model or checkpoint; only its header is read.")]

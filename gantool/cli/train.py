@@ -1,139 +1,82 @@
-"""`gantool train`: train a DCGAN or class-conditional DCGAN into a run folder."""
+"""`gantool train`: train a DCGAN or class-conditional DCGAN into a run folder.
+
+The model, loss and budget options come from gantool.gan.spec.TrainSpec and Runtime (written
+there once); this module adds the run folder and data-location options, and prints.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Optional
 
-from enum import Enum
-
 import typer
 
-from gantool.cli import options as opt
-
-MODEL, LOSS, DATA, RUN = "Model", "Loss and optimiser", "Data", "Run"
-
-
-class Activation(str, Enum):
-    relu = "relu"
-    leaky_relu = "leaky-relu"
+from gantool.cli import kit
+from gantool.context import Env
+from gantool.gan.spec import DATA, RUN, Runtime, TrainSpec
 
 
-class Init(str, Enum):
-    dcgan = "dcgan"
-    default = "default"
-
-
-class Loss(str, Enum):
-    nonsaturating = "nonsaturating"
-    saturating = "saturating"
-    lsgan = "lsgan"
-    hinge = "hinge"
-    wgan_gp = "wgan-gp"
-
-
-def _o(*names: str, help: str, panel: str, **kw):
-    return typer.Option(*names, help=help, rich_help_panel=panel, show_default=False, **kw)
-
-
+@kit.command(settings={"spec": TrainSpec, "runtime": Runtime})
 def train(
-    ctx: typer.Context,
-    data: Annotated[Optional[str], _o("--data", "-d", help="digits (default, embedded), mnist, fashion-mnist, cifar10, svhn, a folder of images (class subfolders give labels) or a .npy/.npz file.", panel=DATA)] = None,
-    data_root: Annotated[Optional[Path], _o("--data-root", help="Where torchvision data sets live (default ~/.cache/gantool/data).", panel=DATA, envvar="GANTOOL_DATA_ROOT")] = None,
-    download: Annotated[bool, _o("--download", help="Let torchvision try to download a missing data set.", panel=DATA)] = False,
-    image_size: Annotated[Optional[int], _o("--image-size", help="Train at this size: 16, 32, 64, ... or 28, 56, ... (default: the data's size, rounded up to one of those, at least 28).", panel=DATA, min=1)] = None,
-    channels: Annotated[Optional[int], _o("--channels", help="1 (grayscale) or 3 (RGB) (default: the data's).", panel=DATA, min=1, max=3)] = None,
-    conditional: Annotated[Optional[bool], _o("--conditional/--unconditional", help="Condition G and D on the class labels (default: unconditional).", panel=MODEL)] = None,
-    nz: Annotated[Optional[int], _o("--nz", help="Size of z (default 64).", panel=MODEL, min=1)] = None,
-    ngf: Annotated[Optional[int], _o("--ngf", help="Generator width: channels of its last hidden layer (default 32).", panel=MODEL, min=1)] = None,
-    ndf: Annotated[Optional[int], _o("--ndf", help="Discriminator width: channels of its first layer (default 32).", panel=MODEL, min=1)] = None,
-    batch_norm: Annotated[Optional[bool], _o("--batch-norm/--no-batch-norm", help="Batch norm in G and D (never in D under wgan-gp) (default on).", panel=MODEL)] = None,
-    g_activation: Annotated[Optional[Activation], _o("--g-activation", help="Generator activation: relu or leaky-relu (default relu).", panel=MODEL)] = None,
-    d_activation: Annotated[Optional[Activation], _o("--d-activation", help="Discriminator activation: relu or leaky-relu (default leaky-relu).", panel=MODEL)] = None,
-    init: Annotated[Optional[Init], _o("--init", help="Weight init: dcgan (N(0, 0.02) convs, N(1, 0.02) BN scales) or default (PyTorch's) (default dcgan).", panel=MODEL)] = None,
-    spectral_norm: Annotated[Optional[bool], _o("--spectral-norm/--no-spectral-norm", help="Spectral normalisation of D's layers (default off).", panel=MODEL)] = None,
-    loss: Annotated[Optional[Loss], _o("--loss", help="nonsaturating (default), saturating (the minimax log(1 - D(G(z))) G loss), lsgan, hinge or wgan-gp.", panel=LOSS)] = None,
-    lr_g: Annotated[Optional[float], _o("--lr-g", help="Generator learning rate (default 4e-4).", panel=LOSS)] = None,
-    lr_d: Annotated[Optional[float], _o("--lr-d", help="Discriminator learning rate (default 2e-4).", panel=LOSS)] = None,
-    beta1: Annotated[Optional[float], _o("--beta1", help="Adam beta1 (default 0.5).", panel=LOSS)] = None,
-    beta2: Annotated[Optional[float], _o("--beta2", help="Adam beta2 (default 0.999).", panel=LOSS)] = None,
-    d_steps: Annotated[Optional[int], _o("--d-steps", help="Discriminator steps per generator step (default 1).", panel=LOSS, min=1)] = None,
-    label_smoothing: Annotated[Optional[float], _o("--label-smoothing", help="Target for real images, e.g. 0.9 (one-sided smoothing) (default 1).", panel=LOSS)] = None,
-    gp_weight: Annotated[Optional[float], _o("--gp-weight", help="Gradient penalty weight for wgan-gp (default 10).", panel=LOSS)] = None,
-    ema: Annotated[Optional[float], _o("--ema", help="Keep an exponential moving average of G with this decay (e.g. 0.999) and save it (default 0: off).", panel=LOSS)] = None,
-    epochs: Annotated[Optional[int], _o("--epochs", "-e", help="Passes over the data (default 45 when --steps is not given).", panel=RUN, min=1)] = None,
-    steps: Annotated[Optional[int], _o("--steps", help="Generator steps, instead of --epochs.", panel=RUN, min=1)] = None,
-    batch_size: Annotated[Optional[int], _o("--batch-size", "-b", help="Images per batch (default 64).", panel=RUN, min=1)] = None,
-    out: Annotated[Path, _o("--out", help="Run folder for model, checkpoint, sample grids and losses (default run).", panel=RUN)] = Path("run"),
-    resume: Annotated[bool, _o("--resume", help="Continue the run in --out from its checkpoint, to the same total.", panel=RUN)] = False,
-    force: Annotated[bool, _o("--force", help="Start over in an --out that already holds a run.", panel=RUN)] = False,
-    compile: Annotated[bool, _o("--compile", help="Compile G and D with torch.compile.", panel=RUN)] = False,
-    amp: Annotated[Optional[bool], _o("--amp/--no-amp", help="bf16 autocast (default: on with CUDA).", panel=RUN)] = None,
-    log_every: Annotated[int, _o("--log-every", help="Steps between loss readings (each one syncs the device) (default 25).", panel=RUN, min=1)] = 25,
-    sample_every: Annotated[int, _o("--sample-every", help="Epochs between sample grids (default 1).", panel=RUN, min=1)] = 1,
-    device: opt.Device = None,
-    seed: opt.Seed = None,
-    quiet: opt.Quiet = False,
-    json: opt.Json = False,
-    debug: opt.Debug = False,
+    env: Env,
+    spec: dict,
+    runtime: dict,
+    data_root: Annotated[Optional[Path], typer.Option(
+        "--data-root", envvar="GANTOOL_DATA_ROOT", show_default=False, rich_help_panel=DATA, metavar="DIR",
+        help="Where torchvision data sets live (default ~/.cache/gantool/data).")] = None,
+    download: Annotated[bool, typer.Option(
+        "--download", show_default=False, rich_help_panel=DATA,
+        help="Let torchvision try to download a missing data set.")] = False,
+    out: Annotated[Path, typer.Option(
+        "--out", show_default=False, rich_help_panel=RUN, metavar="DIR",
+        help="Run folder for model, checkpoint, sample grids and losses (default run).")] = Path("run"),
+    resume: Annotated[bool, typer.Option(
+        "--resume", show_default=False, rich_help_panel=RUN,
+        help="Continue the run in --out from its checkpoint: to the same total, or further with a larger "
+             "--epochs/--steps.")] = False,
+    force: Annotated[bool, typer.Option(
+        "--force", show_default=False, rich_help_panel=RUN,
+        help="Start over in an --out that already holds a run (the old run stays until the new one's first "
+             "checkpoint).")] = False,
 ) -> None:
     """Train a DCGAN (or, with --conditional, a class-conditional DCGAN).
 
     With no options it trains on the embedded digits for about a minute on a CPU. The run folder
     (--out) gets model.safetensors, checkpoint.safetensors, samples/epoch-NNNN.png (the same latents
-    each epoch), losses.csv and losses.png. Ctrl-C saves a checkpoint and exits 130; --resume
-    continues it. Prints the model's path on stdout.
+    each epoch), losses.csv and losses.png. Ctrl-C or SIGTERM saves a checkpoint and exits 130 or
+    143; --resume continues it. Prints the model's path on stdout.
     """
-    env = opt.setup(ctx, device, seed, quiet, json, debug)
-    import secrets
-
-    from gantool.data import load_data
-    from gantool.device import resolve_device
+    from gantool.device import prepare
+    from gantool.gan.trainer import start
     from gantool.progress import make_progress
-    from gantool.signals import StopFlag, stop_on_sigint
-    from gantool.training import GANTrainer, Runtime, TrainSpec, check_out, clear_old_run, read_saved_spec
+    from gantool.signals import StopFlag, stop_on_signals
 
-    def value(choice):
-        return choice.value if isinstance(choice, Enum) else choice
-
-    g_activation, d_activation, init, loss = map(value, (g_activation, d_activation, init, loss))
-    explicit = dict(data=data, image_size=image_size, channels=channels, conditional=conditional, nz=nz, ngf=ngf,
-                    ndf=ndf, batch_norm=batch_norm, g_activation=g_activation, d_activation=d_activation, init=init,
-                    spectral_norm=spectral_norm, loss=loss, lr_g=lr_g, lr_d=lr_d, beta1=beta1, beta2=beta2,
-                    d_steps=d_steps, label_smoothing=label_smoothing, gp_weight=gp_weight, ema=ema, epochs=epochs,
-                    steps=steps, batch_size=batch_size, seed=env.options.seed)
-    dev = resolve_device(env.options.device)
-    saved = read_saved_spec(out) if resume else None
-    if saved is None and explicit["seed"] is None:
-        explicit["seed"] = secrets.randbelow(2**31)
-    spec = TrainSpec.merged(explicit, saved)
-    spec.validate()
-    check_out(out, resume, force)
-
-    images = load_data(spec.data, root=str(data_root) if data_root else None, download=download,
-                       channels=spec.channels, image_size=spec.image_size)
-    spec.image_size, spec.channels = images.image_size, images.channels
-    stop = StopFlag()
-    trainer = GANTrainer(spec, images, out, Runtime(device=str(dev), compile=compile, amp=amp, log_every=log_every,
-                                                    sample_every=sample_every),
-                         progress=make_progress(env, "train"), stop=stop)
-    if force and not resume:  # only now that the data and options are known to be good
-        clear_old_run(out)
-    if resume:
-        trainer.restore()
+    dev = prepare(env.options.device, env.options.threads)
+    stop = StopFlag()  # Ctrl-C before training starts ends the command at once (one line, 130)
+    trainer = start({**spec, "seed": env.options.seed}, out, Runtime(device=str(dev), **runtime),
+                    resume=resume, force=force, data_root=str(data_root) if data_root else None, download=download,
+                    progress=make_progress(env, "train"), log=env.log, warn=env.warn, stop=stop)
+    cfg, s = trainer.cfg, trainer.spec
+    if trainer.resumed_at is not None and trainer.step >= trainer.total_steps:
+        env.log(f"{out} is complete at step {trainer.step}/{trainer.total_steps}; nothing to do "
+                f"(give a larger --epochs or --steps to train it longer)")
+    elif trainer.resumed_at is not None:
         env.log(f"resuming {out} at step {trainer.step}/{trainer.total_steps}")
     else:
-        kind = "conditional DCGAN" if trainer.cfg.conditional else "DCGAN"
-        env.log(f"training a {kind} ({trainer.cfg.image_size}x{trainer.cfg.image_size}x{trainer.cfg.channels}) "
-                f"on {images.name} ({images.num_images} images) for {trainer.total_steps} steps on {dev}, seed {spec.seed}")
-    with stop_on_sigint(stop):
+        kind = "conditional DCGAN" if cfg.conditional else "DCGAN"
+        env.log(f"training a {kind} ({cfg.image_size}x{cfg.image_size}x{cfg.channels}) on {trainer.data.name} "
+                f"({kit.plural(trainer.data.num_images, 'image')}) for {kit.plural(trainer.total_steps, 'step')} "
+                f"on {dev}, seed {s.seed}")
+    done_before = trainer.step
+    with stop_on_signals(stop):  # now a signal asks for a checkpoint first
         summary = trainer.run()
-    model_path = out / "model.safetensors"
-    env.log(f"wrote {model_path} after {summary['steps']} steps in {summary['seconds']:.0f}s")
+    if trainer.step > done_before:
+        env.log(f"wrote {trainer.folder.model} after {kit.plural(summary['steps'], 'step')} "
+                f"in {summary['seconds']:.0f}s")
     if env.options.json:
-        opt.print_json(env, {"model": str(model_path), "run": str(out), **summary})
+        kit.print_json(env, {"model": str(trainer.folder.model), "run": str(out), **summary})
     else:
-        env.write_text(f"{model_path}\n")
+        env.write_text(f"{trainer.folder.model}\n")
 
 
 # For the man page (gantool.cli.docgen): (what it does, command line).
@@ -144,4 +87,11 @@ EXAMPLES = [
     ("A class-conditional GAN on a folder with one subfolder of images per class, hinge loss, spectral norm in D.",
      "gantool train --data faces/ --conditional --loss hinge --spectral-norm"),
     ("Continue an interrupted run from its checkpoint.", "gantool train --out run --resume"),
+    ("Train a finished run further, to 60 epochs in all.", "gantool train --out run --resume --epochs 60"),
+    ("Two trainings side by side on one machine: half the cores each.",
+     "gantool --threads 1 train --out a & gantool --threads 1 train --out b --seed 2"),
 ]
+FILES = [("RUN/model.safetensors", "The trained model (generator and discriminator) with its configuration."),
+         ("RUN/checkpoint.safetensors", "Optimiser, RNG and step: what --resume continues from."),
+         ("RUN/samples/epoch-NNNN.png", "A grid from the same latents after each epoch."),
+         ("RUN/losses.csv, RUN/losses.png", "The losses and their plot.")]

@@ -1,1 +1,2 @@
-"""Model architectures, one file per family. Each is rebuilt from a plain-data config alone."""
+"""Networks by architecture name (registry.py), one module per family (dcgan.py), and the one
+loader every command uses (loader.py)."""

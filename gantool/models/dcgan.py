@@ -3,85 +3,23 @@
 Sizes: a base of 4x4 or 7x7 doubled at least twice, so 16, 32, 64, 128, ... and 28, 56, 112, ...
 (28 is 7 -> 14 -> 28, as in the Keras MNIST tutorial). The generator's input is one latent row:
 z, followed for conditional models by the one-hot class, so a generator is callable on latents
-alone. The conditional discriminator is a projection discriminator (Miyato & Koyama 2018).
+alone, and makes its own latents (`Generator.latents`: the one implementation, used by training
+and sampling). The conditional discriminator is a projection discriminator (Miyato & Koyama 2018).
+Images are in [-1, 1] (NORMALIZATION). Registered as architecture "dcgan" (gantool.models.registry).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-
 import torch
 from torch import nn
 
-ACTIVATIONS = ("relu", "leaky-relu")
-INITS = ("dcgan", "default")
+from gantool.data.normalization import Normalization
+from gantool.errors import BadValue
+from gantool.models.dcgan_config import (ACTIVATIONS, INITS, DCGANConfig, base_and_doublings,  # noqa: F401
+                                         size_for, supported_size_at_least)
+from gantool.models.registry import Arch
 
-
-@dataclass(frozen=True)
-class DCGANConfig:
-    image_size: int = 28
-    channels: int = 1
-    nz: int = 64
-    ngf: int = 64
-    ndf: int = 64
-    num_classes: int = 0  # 0: unconditional
-    g_batch_norm: bool = True
-    d_batch_norm: bool = True
-    g_activation: str = "relu"
-    d_activation: str = "leaky-relu"
-    spectral_norm: bool = False
-    init: str = "dcgan"
-
-    @property
-    def latent_dim(self) -> int:
-        return self.nz + self.num_classes
-
-    @property
-    def conditional(self) -> bool:
-        return self.num_classes > 0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "DCGANConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
-
-    def validate(self) -> None:
-        base_and_doublings(self.image_size)
-        for name in ("nz", "ngf", "ndf"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"--{name} must be at least 1, not {getattr(self, name)}")
-        if self.channels not in (1, 3):
-            raise ValueError(f"channels must be 1 or 3, not {self.channels}")
-        if self.g_activation not in ACTIVATIONS or self.d_activation not in ACTIVATIONS:
-            raise ValueError(f"activations are {', '.join(ACTIVATIONS)}")
-        if self.init not in INITS:
-            raise ValueError(f"init is one of {', '.join(INITS)}")
-
-
-def base_and_doublings(size: int) -> tuple[int, int]:
-    """(4 or 7, n) with size == base * 2**n and n >= 2, or ValueError naming the valid sizes."""
-    for base in (4, 7):
-        n, s = 0, size
-        while s > base and s % 2 == 0:
-            s //= 2
-            n += 1
-        if s == base and n >= 2:
-            return base, n
-    raise ValueError(f"image size {size} is not supported: use 16, 32, 64, 128, ... or 28, 56, 112, ...")
-
-
-def supported_size_at_least(size: int) -> int:
-    """The smallest supported image size >= size."""
-    s = max(size, 16)
-    while True:
-        try:
-            base_and_doublings(s)
-            return s
-        except ValueError:
-            s += 1
+NORMALIZATION = Normalization.range(-1.0, 1.0)  # tanh output
 
 
 def _act(name: str) -> nn.Module:
@@ -122,6 +60,26 @@ class Generator(nn.Module):
         if cfg.init == "dcgan":
             _init_dcgan(self)
 
+    @property
+    def latent_dim(self) -> int:
+        return self.cfg.latent_dim
+
+    def latents(self, n: int, generator: torch.Generator | None = None, classes=None):
+        """n latent rows on `generator`'s device: z ~ N(0, I), then for conditional models the
+        one-hot class, from `classes` (a list or tensor) or drawn uniformly. Returns (latents, labels or None)."""
+        device = generator.device if generator is not None else torch.device("cpu")
+        z = torch.randn(n, self.cfg.nz, device=device, generator=generator)
+        if not self.cfg.conditional:
+            if classes is not None:
+                raise BadValue("class", None, "this model is not conditional: it has no classes to pick")
+            return z, None
+        if classes is None:
+            labels = torch.randint(0, self.cfg.num_classes, (n,), device=device, generator=generator)
+        else:
+            labels = torch.as_tensor(classes, dtype=torch.int64, device=device)
+        onehot = nn.functional.one_hot(labels, self.cfg.num_classes).to(z.dtype)
+        return torch.cat([z, onehot], 1), labels
+
     def forward(self, latents: torch.Tensor) -> torch.Tensor:
         return self.main(latents[:, :, None, None])
 
@@ -160,3 +118,16 @@ class Discriminator(nn.Module):
                 raise ValueError("a conditional discriminator needs labels")
             out = out + (self.embed(labels) * h.sum((2, 3))).sum(1)
         return out
+
+
+def build(cfg: DCGANConfig) -> dict[str, nn.Module]:
+    return {"generator": Generator(cfg), "discriminator": Discriminator(cfg)}
+
+
+def describe(cfg: DCGANConfig) -> str:
+    cond = f"conditional, {cfg.num_classes} classes" if cfg.conditional else "unconditional"
+    return (f"DCGAN, {cond}, {cfg.image_size}x{cfg.image_size}x{cfg.channels}, "
+            f"latent {cfg.latent_dim} (nz {cfg.nz})")
+
+
+ARCHS = {"dcgan": Arch("dcgan", "gan", DCGANConfig, build, describe)}

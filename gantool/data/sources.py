@@ -3,34 +3,26 @@
 Sources: `digits` (scikit-learn's embedded 8x8 digits, the default), torchvision's `mnist`,
 `fashion-mnist`, `cifar10`, `svhn` under `--data-root`, folders of images (class subfolders give
 labels, a flat folder is unlabelled) and `.npy`/`.npz` arrays. Images are converted and resized
-once, at load time; training batches are index gathers on the device.
+once, at load time; training batches are index gathers on the device. Which size a model wants is
+the model's business: callers pass `image_size`, or `size_rule` (the data's own size -> the size to use).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
-from gantool.errors import GantoolError, UsageError
-from gantool.images import image_is_gray, is_image_file, load_image
-
-BUILTIN = ("digits", "mnist", "fashion-mnist", "cifar10", "svhn")
-
-# What torchvision looks for under --data-root, for the offline error message.
-# torchvision checks for the test files too, even when only the training set is loaded, and
-# unpacks the .gz files only when asked to download.
-_IDX = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
-EXPECTED_FILES = {
-    "mnist": ("MNIST/raw", _IDX, "(or the same names ending in .gz, with --download)"),
-    "fashion-mnist": ("FashionMNIST/raw", _IDX, "(or the same names ending in .gz, with --download)"),
-    "cifar10": (".", ["cifar-10-batches-py/data_batch_1 ... data_batch_5", "cifar-10-batches-py/test_batch", "cifar-10-batches-py/batches.meta"], "(the unpacked cifar-10-python.tar.gz)"),
-    "svhn": (".", ["train_32x32.mat"], ""),
-}
-
+from gantool.data.builtin import BUILTIN, EXPECTED_FILES
+from gantool.errors import BadValue, GantoolError
+from gantool.files.images import image_is_gray, is_image_file, load_image
+from gantool.files.reading import reading
 
 @dataclass
 class ImageData:
@@ -68,16 +60,19 @@ def default_data_root() -> str:
     return os.environ.get("GANTOOL_DATA_ROOT") or os.path.join(cache, "gantool", "data")
 
 
-def load_data(source: str, *, root: str | None = None, download: bool = False,
-              channels: int | None = None, image_size: int | None = None) -> ImageData:
-    """Load a data set by name or path, then convert it to `channels` and `image_size` when given."""
+def load_data(source: str, *, root: str | None = None, download: bool = False, channels: int | None = None,
+              image_size: int | None = None, size_rule: Callable[[int], int] | None = None) -> ImageData:
+    """Load a data set by name or path, converted to `channels` and to `image_size` (or to
+    `size_rule(its own size)`) when given."""
+    if channels is not None and channels not in (1, 3):
+        raise BadValue("channels", channels, "must be 1 or 3")
     source = source.strip()
     if source == "digits":
         data = _digits()
     elif source in BUILTIN:
         data = _torchvision(source, root or default_data_root(), download)
     elif os.path.isdir(source):
-        data = _folder(Path(source), channels, image_size)
+        data = _folder(Path(source), channels, image_size, size_rule)
     elif os.path.isfile(source):
         if source.endswith((".npy", ".npz")):
             data = _arrays(Path(source))
@@ -88,18 +83,9 @@ def load_data(source: str, *, root: str | None = None, download: bool = False,
             f"no such data set or path: {source}",
             f"give one of {', '.join(BUILTIN)}, a folder of images or a .npy/.npz file",
         )
-    return fit(data, channels=channels, image_size=image_size or default_image_size(data.image_size))
-
-
-def default_image_size(native: int) -> int:
-    """The data's own size when a model can have it, else the next one up, at least 28."""
-    from gantool.models.dcgan import base_and_doublings, supported_size_at_least
-
-    try:
-        base_and_doublings(native)
-        return native
-    except ValueError:
-        return supported_size_at_least(max(native, 28))
+    if image_size is None and size_rule is not None:
+        image_size = size_rule(data.image_size)
+    return fit(data, channels=channels, image_size=image_size)
 
 
 def fit(data: ImageData, channels: int | None = None, image_size: int | None = None) -> ImageData:
@@ -108,8 +94,6 @@ def fit(data: ImageData, channels: int | None = None, image_size: int | None = N
     from torchvision.transforms.v2 import functional as TF
 
     images = data.images
-    if channels is not None and channels not in (1, 3):
-        raise UsageError(f"--channels must be 1 or 3, not {channels}")
     if channels is not None and channels != images.shape[1]:
         images = TF.grayscale_to_rgb(images) if channels == 3 else TF.rgb_to_grayscale(images)
     h, w = images.shape[-2:]
@@ -147,8 +131,10 @@ def _torchvision(name: str, root: str, download: bool) -> ImageData:
         "cifar10": lambda: datasets.CIFAR10(root, train=True, download=download),
         "svhn": lambda: datasets.SVHN(root, split="train", download=download),
     }[name]
+    quiet = io.StringIO()  # torchvision prints each download attempt; the user gets one line
     try:
-        ds = make()
+        with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
+            ds = make()
     except Exception as e:
         sub, files, note = EXPECTED_FILES[name]
         where = os.path.normpath(os.path.join(root, sub))
@@ -156,10 +142,10 @@ def _torchvision(name: str, root: str, download: bool) -> ImageData:
         # (a bad magic number, a short file) means the files are there but damaged
         missing = isinstance(e, RuntimeError) and ("not found" in str(e) or "download=True" in str(e))
         if not missing and not (download and isinstance(e, (RuntimeError, OSError, ValueError))):
-            detail = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+            detail = f"{type(e).__name__}: {_one_line(e, first=True)}" if str(e).strip() else type(e).__name__
             raise GantoolError(f"cannot read the {name} files in {where} ({detail})",
                                "they look damaged: replace them, or delete them and use --download") from None
-        tried = f" (download failed: {e})" if download else ""
+        tried = f" (download failed: {_one_line(e, first=False)})" if download else ""
         raise GantoolError(
             f"{name} files not found under {root}{tried}",
             f"put {', '.join(files)} {note} in {where}, set --data-root, or try --download".replace("  ", " "),
@@ -174,31 +160,35 @@ def _torchvision(name: str, root: str, download: bool) -> ImageData:
     return ImageData(images.contiguous(), labels.long(), classes, name)
 
 
-def _folder(root: Path, channels: int | None, image_size: int | None) -> ImageData:
+def _one_line(e: Exception, first: bool) -> str:
+    """One line of a many-line message: the first, or the last (where torchvision puts the cause)."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()] or [type(e).__name__]
+    return lines[0] if first else lines[-1]
+
+
+def _folder(root: Path, channels: int | None, image_size: int | None,
+            size_rule: Callable[[int], int] | None) -> ImageData:
     import torch
 
-    subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    labelled = [(d.name, sorted(f for f in d.rglob("*") if f.is_file() and is_image_file(f))) for d in subdirs]
-    labelled = [(name, files) for name, files in labelled if files]
-    if labelled:
-        classes = [name for name, _ in labelled]
-        files = [f for _, fs in labelled for f in fs]
-        labels = [i for i, (_, fs) in enumerate(labelled) for _ in fs]
-    else:
-        classes, labels = [], None
-        files = sorted(f for f in root.iterdir() if f.is_file() and is_image_file(f))
+    with reading(root, "folder"):
+        subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        labelled = [(d.name, sorted(f for f in d.rglob("*") if f.is_file() and is_image_file(f))) for d in subdirs]
+        labelled = [(name, files) for name, files in labelled if files]
+        if labelled:
+            classes = [name for name, _ in labelled]
+            files = [f for _, fs in labelled for f in fs]
+            labels = [i for i, (_, fs) in enumerate(labelled) for _ in fs]
+        else:
+            classes, labels = [], None
+            files = sorted(f for f in root.iterdir() if f.is_file() and is_image_file(f))
     if not files:
         raise GantoolError(f"no images in {root}", "expected .png/.jpg/... files, or class subfolders holding them")
     if channels is None:
         channels = 1 if all(image_is_gray(f) for f in files) else 3
-    if image_size is None:
-        from PIL import Image
+    if image_size is None and size_rule is not None:
+        from gantool.files.images import image_size_of
 
-        try:
-            with Image.open(files[0]) as im:
-                image_size = default_image_size(min(im.size))
-        except OSError as e:
-            raise GantoolError(f"cannot read image {files[0]}: {e}") from None
+        image_size = size_rule(min(image_size_of(files[0])))
     images = np.stack([load_image(f, channels, image_size) for f in files])
     return ImageData(
         torch.from_numpy(images),

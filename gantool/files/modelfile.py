@@ -1,11 +1,14 @@
 """gantool's `.safetensors` files: tensors prefixed by role, and header metadata that rebuilds the model.
 
-Metadata (string to string, structured values JSON-encoded):
+Metadata (string to string, structured values JSON-encoded objects):
   gantool.kind      "gan" (later kinds: "classifier", ...), or "checkpoint" for resumable state
-  gantool.config    the architecture, enough to rebuild every network in the file
+  gantool.config    the architecture: `arch` (a name in gantool.models) and its settings, enough
+                    to rebuild every network in the file (0.1.0 wrote no `arch`: a DCGAN)
   gantool.data      image size, channels, normalization, class names, data set name
   gantool.training  a summary of how it was trained
   gantool.version   the gantool that wrote it
+
+This module reads and writes the format; gantool.models.loader builds networks from it.
 """
 
 from __future__ import annotations
@@ -17,13 +20,13 @@ from pathlib import Path
 
 from gantool import __version__
 from gantool.errors import GantoolError
-from gantool.fileio import atomic_path, reading
+from gantool.files.reading import reading
+from gantool.files.writing import atomic_path
 
 KIND_GAN = "gan"
 KIND_CHECKPOINT = "checkpoint"
-KINDS = (KIND_GAN, KIND_CHECKPOINT)
-NORMALIZATION = "[-1, 1]: x / 127.5 - 1"
 _MAX_HEADER = 100 * 1024 * 1024
+_CHUNK = 1 << 20
 
 
 @dataclass
@@ -87,35 +90,55 @@ def parse_header(blob: bytes, name: str, file_size: int | None = None) -> Header
     try:
         header = json.loads(blob[8 : 8 + n])
         meta = header.pop("__metadata__", None) or {}
-        end = max((t["data_offsets"][1] for t in header.values()), default=0)
-    except (ValueError, TypeError, KeyError, AttributeError):
+        tensors = {k: {"dtype": str(t["dtype"]), "shape": [int(d) for d in t["shape"]],
+                       "bytes": int(t["data_offsets"][1]) - int(t["data_offsets"][0])}
+                   for k, t in sorted(header.items())}
+        end = max((int(t["data_offsets"][1]) for t in header.values()), default=0)
+        if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+            raise TypeError
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError):
         raise GantoolError(bad, "its header is not valid safetensors JSON") from None
     if 8 + n + end > size:
         raise GantoolError(f"{name} is truncated", f"{size} bytes, the header promises {8 + n + end}")
     if "gantool.kind" not in meta:
         raise GantoolError(f"{name} has no gantool metadata", "it was not written by gantool")
-    try:
-        decoded = {k: json.loads(meta.get(f"gantool.{k}", "{}")) for k in ("config", "data", "training")}
-    except ValueError:
-        raise GantoolError(f"{name} has corrupt gantool metadata") from None
-    tensors = {
-        k: {"dtype": t["dtype"], "shape": list(t["shape"]), "bytes": t["data_offsets"][1] - t["data_offsets"][0]}
-        for k, t in sorted(header.items())
-    }
+    decoded = {}
+    for key in ("config", "data", "training"):
+        try:
+            decoded[key] = json.loads(meta.get(f"gantool.{key}", "{}"))
+        except ValueError:
+            decoded[key] = None
+        if not isinstance(decoded[key], dict):
+            raise GantoolError(f"{name} has corrupt gantool metadata", f"gantool.{key} is not a JSON object")
     extra = {k: v for k, v in meta.items() if not k.startswith("gantool.")}
     return Header(name, meta["gantool.kind"], decoded["config"], decoded["data"], decoded["training"],
                   meta.get("gantool.version", "?"), tensors, extra)
 
 
 def read_header(path) -> Header:
-    p = Path(path)
+    """The header of a model file, reading only its first bytes."""
     with reading(path, "model file"):
-        with open(p, "rb") as f:
-            head = f.read(8)
-            n = struct.unpack("<Q", head)[0] if len(head) == 8 else 0
-            blob = head + f.read(min(n, _MAX_HEADER))
-        size = p.stat().st_size
+        with open(path, "rb") as f:
+            blob = _read_head(f)
+            size = Path(path).stat().st_size
     return parse_header(blob, str(path), size)
+
+
+def read_header_stream(stream, name: str) -> Header:
+    """The header of a model file on a stream (stdin): the header is parsed, the tensors are only
+    counted (to tell a truncated file), never held in memory."""
+    blob = _read_head(stream)
+    size = len(blob)
+    if len(blob) >= 8 and 8 + struct.unpack("<Q", blob[:8])[0] == len(blob):
+        while chunk := stream.read(_CHUNK):
+            size += len(chunk)
+    return parse_header(blob, name, size)
+
+
+def _read_head(f) -> bytes:
+    head = f.read(8)
+    n = struct.unpack("<Q", head)[0] if len(head) == 8 else 0
+    return head + (f.read(n) if n <= _MAX_HEADER else b"")
 
 
 def expect_kind(header: Header, *kinds: str) -> None:
@@ -141,26 +164,3 @@ def split_prefix(tensors: dict, prefix: str) -> dict:
 
 def with_prefix(state: dict, prefix: str) -> dict:
     return {f"{prefix}.{k}": v for k, v in state.items()}
-
-
-def load_gan(path, device="cpu", discriminator: bool = False):
-    """Rebuild a GAN's generator (and optionally discriminator) from its file alone, in eval mode."""
-    from gantool.models.dcgan import DCGANConfig, Discriminator, Generator
-
-    header = read_header(path)
-    expect_kind(header, KIND_GAN)
-    cfg = DCGANConfig.from_dict(header.config)
-    tensors = load_tensors(path, header, device)
-    try:
-        G = Generator(cfg).to(device)
-        G.load_state_dict(split_prefix(tensors, "generator"))
-        D = None
-        if discriminator:
-            D = Discriminator(cfg).to(device)
-            D.load_state_dict(split_prefix(tensors, "discriminator"))
-    except (RuntimeError, ValueError) as e:
-        raise GantoolError(f"{header.path}: its tensors do not match its config", str(e).splitlines()[0]) from None
-    G.eval()
-    if D is not None:
-        D.eval()
-    return G, D, header

@@ -1,0 +1,221 @@
+"""The command kit: what every command shares, declared once.
+
+- `@command(...)` turns `def NAME(env, ...)` into a Typer command: it adds the global options
+  (GLOBALS) to its signature, merges them with those given before the command name, resolves their
+  environment variables (an option given anywhere on the line beats its variable), sets up the
+  Env, and calls the function with it. With `settings={"spec": TrainSpec}`, the options of a
+  settings dataclass (gantool.settings) are added too and arrive as a dict of the values given.
+- Shared option types (Model, LatentsIn, Output, ...) and `load_generator`.
+- A library BadValue names a field (`lr_g`); `flag_for` turns it into the flag (`--lr-g`).
+
+A command module defines the command function (named after the module), and for its man page
+EXAMPLES, and optionally FILES and ENVIRONMENT; gantool.cli.app registers it with one line.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any, Callable, Literal, Optional, get_type_hints
+
+import typer
+
+from gantool.context import Env
+from gantool.device import DEVICE_CHOICES, DEVICE_HELP
+from gantool.errors import BadValue, UsageError
+
+GLOBAL_PANEL = "Global options"
+
+
+@dataclass(frozen=True)
+class Global:
+    """A global option: accepted before or after the command name; `env` is its variable."""
+
+    name: str
+    decls: tuple[str, ...]
+    type: Any
+    help: str
+    env: str | None = None
+
+
+GLOBALS = (
+    Global("device", ("--device",), Optional[str], f"Where to compute: {DEVICE_HELP} (default auto).", "GANTOOL_DEVICE"),
+    Global("seed", ("--seed",), Optional[int], "Random seed; the same seed gives the same result."),
+    Global("threads", ("--threads",), Optional[int], "CPU threads for torch (default: every core this process may "
+           "use); lower it when several gantool processes share a machine.", "GANTOOL_THREADS"),
+    Global("quiet", ("--quiet", "-q"), bool, "No progress or status lines on stderr."),
+    Global("json", ("--json",), bool, "Print the result as JSON on stdout."),
+    Global("debug", ("--debug",), bool, "Show full tracebacks.", "GANTOOL_DEBUG"),
+)
+
+# Values shell completion offers for options that are neither choices nor numbers:
+# long flag -> (values, also complete file names)
+COMPLETE = {
+    "--device": (DEVICE_CHOICES, False),
+    "--class": ((), False),  # class names live in the model file
+}
+
+
+def _global_param(g: Global, default=None) -> inspect.Parameter:
+    env = f" (env {g.env})" if g.env and g.env != "GANTOOL_DEBUG" else " (env GANTOOL_DEBUG=1)" if g.env else ""
+    option = typer.Option(*g.decls, help=g.help + env, rich_help_panel=GLOBAL_PANEL, show_default=False,
+                          metavar=g.name.upper() if g.type is not bool else None)
+    return inspect.Parameter(g.name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[g.type, option],
+                             default=False if g.type is bool else default)
+
+
+def global_params() -> list[inspect.Parameter]:
+    return [_global_param(g) for g in GLOBALS]
+
+
+def merge_globals(env: Env, values: dict) -> None:
+    """Fold the global options given at one place on the line into env.options: a value given
+    after the command name replaces one given before it; flags add up."""
+    o = env.options
+    for g in GLOBALS:
+        v = values.get(g.name)
+        if g.type is bool:
+            setattr(o, g.name, getattr(o, g.name) or bool(v))
+        elif v is not None:
+            setattr(o, g.name, v)
+            o.explicit.add(g.name)
+
+
+def resolve_environment(env: Env) -> None:
+    """Environment variables for the global options not given on the line, checked here (a bad
+    GANTOOL_DEVICE is named as such; it is never looked at when --device is given)."""
+    o = env.options
+    if "device" not in o.explicit:
+        o.device = env.environ.get("GANTOOL_DEVICE") or "auto"
+        source = "GANTOOL_DEVICE"
+    else:
+        source = "--device"
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", o.device.strip().lower()):
+        raise UsageError(f"{source} {o.device}: not a device", f"use {DEVICE_HELP}")
+    if "threads" not in o.explicit and env.environ.get("GANTOOL_THREADS"):
+        try:
+            o.threads = int(env.environ["GANTOOL_THREADS"])
+        except ValueError:
+            raise UsageError(f"GANTOOL_THREADS {env.environ['GANTOOL_THREADS']}: not a whole number") from None
+        source = "GANTOOL_THREADS"
+    else:
+        source = "--threads"
+    if o.threads is not None and o.threads < 1:
+        raise UsageError(f"{source} {o.threads}: must be at least 1")
+    o.debug = o.debug or env.environ.get("GANTOOL_DEBUG") == "1"
+
+
+# ---- settings dataclasses as options ------------------------------------------------------------
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def settings_params(cls) -> list[inspect.Parameter]:
+    """One option per setting of `cls` (gantool.settings), default None so that a value given on
+    the line can be told from the default; the help shows the setting's default."""
+    from gantool.settings import settings_of
+
+    hints = get_type_hints(cls)
+    params = []
+    for name, s, default, _ in settings_of(cls):
+        kind = hints[name]
+        base = next((a for a in getattr(kind, "__args__", (kind,)) if a is not type(None)), kind)
+        if s.choices:
+            base = Literal[s.choices]
+        shown = s.default_help or (("on" if default else "off") if base is bool else default)
+        text = s.help + (f" (default: {shown})" if shown is not None else "")
+        decls = (s.flag,) if s.flag else ((f"{_flag(name)}/--no-{name.replace('_', '-')}",) if base is bool
+                                           else (_flag(name), *s.names))
+        option = typer.Option(*decls, help=text, rich_help_panel=s.panel, show_default=False)
+        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
+                                        annotation=Annotated[Optional[base], option], default=None))
+    return params
+
+
+# ---- the command decorator ----------------------------------------------------------------------
+
+def command(settings: dict[str, type] | None = None, no_args_is_help: bool = False):
+    """Make `def NAME(env, ...)` a gantool command (see the module docstring)."""
+    settings = settings or {}
+
+    def wrap(fn: Callable) -> Callable:
+        own = list(inspect.signature(fn, eval_str=True).parameters.values())[1:]  # without env
+        setting_params = {key: settings_params(cls) for key, cls in settings.items()}
+        own = [p for p in own if p.name not in settings]
+        params = [inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context),
+                  *[p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own],
+                  *[p for ps in setting_params.values() for p in ps], *global_params()]
+
+        @functools.wraps(fn)
+        def wrapper(ctx: typer.Context, **kwargs):
+            env: Env = ctx.obj
+            merge_globals(env, {g.name: kwargs.pop(g.name) for g in GLOBALS})
+            resolve_environment(env)
+            for key, ps in setting_params.items():
+                given = {p.name: kwargs.pop(p.name) for p in ps}
+                kwargs[key] = {k: v for k, v in given.items() if v is not None}
+            try:
+                return fn(env, **kwargs)
+            except BadValue as e:
+                raise e.named(lambda field: flag_for(ctx, field)) from None
+
+        wrapper.__signature__ = inspect.Signature(params)
+        wrapper.__annotations__ = {p.name: p.annotation for p in params}
+        wrapper.no_args_is_help = no_args_is_help
+        return wrapper
+
+    return wrap
+
+
+def flag_for(ctx, field: str) -> str:
+    """The flag the user knows for a library field name (`lr_g` -> `--lr-g`, `class` -> `--class`)."""
+    for p in ctx.command.params:
+        if p.name in (field, field + "_") and getattr(p, "opts", None):
+            longs = [o for o in p.opts if o.startswith("--")]
+            return (longs or p.opts)[0]
+    return _flag(field)
+
+
+# ---- shared option types ------------------------------------------------------------------------
+
+Model = Annotated[Optional[str], typer.Option(
+    "--model", "-m", envvar="GANTOOL_MODEL", show_default=False, metavar="FILE",
+    help="A model .safetensors from `gantool train` (env GANTOOL_MODEL).")]
+Output = Annotated[Optional[str], typer.Option(
+    "--output", "-o", show_default=False, metavar="FILE", help="Write a PNG grid here (- for stdout).")]
+LatentsIn = Annotated[Optional[str], typer.Option(
+    "--latents-in", show_default=False, metavar="FILE",
+    help="Read latents (.npy, - for stdin) from any gantool command and draw their images.")]
+ClassOption = Annotated[Optional[str], typer.Option(
+    "--class", "-c", show_default=False, metavar="CLASS",
+    help="Conditional models: draw only this class (index or name) (default: one row per class).")]
+
+
+def require_model(model: str | None) -> str:
+    if model is None:
+        raise UsageError("no model given", "use -m FILE or set GANTOOL_MODEL")
+    return model
+
+
+def load_generator(env: Env, model: str | None, kinds: tuple[str, ...] = ("gan",)):
+    """The one way a command gets a generator: (torch device, LoadedModel), checked before building."""
+    from gantool.device import prepare
+    from gantool.models import loader
+
+    dev = prepare(env.options.device, env.options.threads)  # an unknown device fails before the model is read
+    return dev, loader.load(require_model(model), dev, kinds=kinds, roles=("generator",))
+
+
+def print_json(env: Env, obj) -> None:
+    import json as _json
+
+    env.write_text(_json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def plural(n: int, word: str) -> str:
+    """`1 image`, `2 images`."""
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"

@@ -1,0 +1,146 @@
+"""A training run's folder (`--out`) and its lifecycle.
+
+    model.safetensors       generator (EMA weights when --ema) and discriminator, with full config
+    checkpoint.safetensors  raw weights, optimizer state, noise RNG state, step and spec, for --resume
+    samples/epoch-NNNN.png  the same fixed latents rendered after every epoch
+    losses.csv, losses.png  D and G loss, D(x) and D(G(z)) per logging step
+
+`prepare` checks everything about the folder before any data is loaded: that it is a folder, that
+it can be written, that it holds no run unless --resume or --force. Under --force the old run is
+left exactly as it was until the new run's first checkpoint is written; only then are its grids and
+losses removed. Every file is written atomically (gantool.files.writing).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from gantool.errors import BadValue, GantoolError
+from gantool.files import modelfile
+from gantool.files.writing import atomic_write, check_folder_writable, cannot_write
+
+MODEL_FILE, CHECKPOINT_FILE, LOSSES_CSV, LOSSES_PNG, SAMPLES_DIR = (
+    "model.safetensors", "checkpoint.safetensors", "losses.csv", "losses.png", "samples")
+CSV_FIELDS = ["step", "epoch", "images", "loss_d", "loss_g", "d_real", "d_fake"]
+
+
+class RunFolder:
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self._clear_old_run = False  # --force: remove the old run's leftovers at the first checkpoint
+        self._created = False
+
+    @property
+    def model(self) -> Path:
+        return self.path / MODEL_FILE
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.path / CHECKPOINT_FILE
+
+    def existing_run(self) -> str | None:
+        """The name of a run file already in the folder, if any."""
+        return next((f for f in (MODEL_FILE, CHECKPOINT_FILE) if (self.path / f).exists()), None)
+
+    def saved_spec(self) -> dict:
+        """The spec saved in the checkpoint, for --resume."""
+        header = self._checkpoint_header()
+        try:
+            spec = json.loads(header.extra["resume"])["spec"]
+            if not isinstance(spec, dict):
+                raise TypeError
+            return spec
+        except (KeyError, ValueError, TypeError):
+            raise GantoolError(f"{self.checkpoint} holds no resume state") from None
+
+    def _checkpoint_header(self) -> modelfile.Header:
+        if self.path.exists() and not self.path.is_dir():
+            raise BadValue("out", self.path, "is a file, not a run folder")
+        if not self.checkpoint.exists():
+            raise GantoolError(f"--resume: no {CHECKPOINT_FILE} in {self.path}", "start the run without --resume")
+        header = modelfile.read_header(self.checkpoint)
+        modelfile.expect_kind(header, modelfile.KIND_CHECKPOINT)
+        return header
+
+    def prepare(self, resume: bool, force: bool) -> None:
+        """Check the folder and make sure it can be written; all before any data is loaded."""
+        if self.path.exists() and not self.path.is_dir():
+            raise BadValue("out", self.path, "is a file, not a run folder")
+        existing = self.existing_run()
+        if existing and not resume and not force:
+            raise BadValue("out", self.path, f"already holds a run ({existing})",
+                           "continue it with --resume, or start over with --force")
+        check_folder_writable(self.path)
+        try:
+            if not self.path.exists():
+                self.path.mkdir(parents=True)
+                self._created = True
+            fd, probe = tempfile.mkstemp(dir=self.path, prefix=".gantool-probe.")
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as e:
+            raise cannot_write(self.path, e) from None
+        self._clear_old_run = force and not resume
+
+    def abandon(self) -> None:
+        """A run that failed before its first checkpoint: remove the folder if this run made it and it is empty."""
+        if self._created:
+            try:
+                self.path.rmdir()
+            except OSError:
+                pass
+
+    def save(self, model: tuple[dict, dict, dict, dict], checkpoint: tuple[dict, dict], rows: list[dict],
+             loss_label: str) -> None:
+        """Write the checkpoint, the model and the losses. `model`: (tensors, config, data, training);
+        `checkpoint`: (tensors, resume state)."""
+        tensors, config, data, training = model
+        ckpt_tensors, resume = checkpoint
+        modelfile.save(self.checkpoint, modelfile.KIND_CHECKPOINT, ckpt_tensors, config, data, training,
+                       extra={"resume": json.dumps(resume)})
+        modelfile.save(self.model, modelfile.KIND_GAN, tensors, config, data, training)
+        if self._clear_old_run:  # the new run now has its first checkpoint: the old one's grids and losses go
+            for f in (self.path / SAMPLES_DIR).glob("epoch-*.png"):
+                f.unlink(missing_ok=True)
+            self._clear_old_run = False
+        self._created = False
+        self.write_losses(rows, loss_label)
+
+    def load_checkpoint(self, device) -> tuple[modelfile.Header, dict, dict]:
+        """(header, resume state, tensors) of the checkpoint."""
+        header = self._checkpoint_header()
+        resume = json.loads(header.extra["resume"])
+        return header, resume, modelfile.load_tensors(self.checkpoint, header, device)
+
+    def write_grid(self, epoch: int, png: bytes) -> None:
+        atomic_write(self.path / SAMPLES_DIR / f"epoch-{epoch:04d}.png", png)
+
+    def write_losses(self, rows: list[dict], loss_label: str) -> None:
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, CSV_FIELDS, lineterminator="\n", extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write(self.path / LOSSES_CSV, buf.getvalue().encode())
+        if rows:
+            from gantool.plots import loss_plot_png
+
+            atomic_write(self.path / LOSSES_PNG, loss_plot_png(rows, loss_label))
+        else:
+            (self.path / LOSSES_PNG).unlink(missing_ok=True)
+
+    def read_losses(self) -> list[dict]:
+        path = self.path / LOSSES_CSV
+        if not path.exists():
+            return []
+        try:
+            with open(path, newline="") as f:
+                return [{k: (int(v) if k in ("step", "images") else float(v)) for k, v in r.items() if k in CSV_FIELDS}
+                        for r in csv.DictReader(f)]
+        except (ValueError, TypeError, OSError) as e:
+            raise GantoolError(f"cannot read {path}: {e}", "the checkpoint is fine; move the file away to resume "
+                                                           "without the old loss history") from None
