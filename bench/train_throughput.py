@@ -43,7 +43,8 @@ from gantool.data.sources import load_data
 from gantool.device import resolve_device
 from gantool.gan.spec import Runtime, TrainSpec
 from gantool.gan.trainer import GANTrainer
-from gantool.models.dcgan import DCGANConfig, Discriminator, Generator, size_for
+from gantool.models.dcgan import DCGANConfig, Discriminator, Generator
+from gantool.models.dcgan_config import size_for
 
 # name -> (what it is, the TrainSpec, default timed steps per block and warm-up steps on CPU)
 CONFIGS = {

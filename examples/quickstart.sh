@@ -21,11 +21,14 @@ export GANTOOL_MODEL="$work/run/model.safetensors"
 gantool --seed 1 sample -n 2 | python3 -c \
     'import io, sys, numpy; print("latents:", numpy.load(io.BytesIO(sys.stdin.buffer.read())).shape)'
 
-# 3. What the model file says about itself.
+# 3. Latents back to pictures: `sample --latents-in -` draws the rows another command sends it.
+gantool --seed 1 sample -n 8 | gantool sample --latents-in - -o "$work/again.png"
+
+# 4. What the model file says about itself.
 gantool info "$GANTOOL_MODEL"
 
-# 4. A class-conditional DCGAN: one row per digit class, then only sevens.
+# 5. A class-conditional DCGAN: one row per digit class, then only sevens.
 gantool --seed 0 train --out "$work/cgan" --conditional --force "${budget[@]}"
 gantool --seed 0 sample -m "$work/cgan/model.safetensors" -n 8 -o "$work/per-class.png"
 gantool --seed 0 sample -m "$work/cgan/model.safetensors" --class 7 -n 16 -o "$work/sevens.png" --latents "$work/sevens.npy"
-echo "quickstart: see $work/grid.png, $work/per-class.png, $work/sevens.png and $work/run/losses.png" >&2
+echo "quickstart: see $work/grid.png, $work/again.png, $work/per-class.png, $work/sevens.png and $work/run/losses.png" >&2

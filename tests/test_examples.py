@@ -23,6 +23,7 @@ def test_quickstart_runs_end_to_end(tmp_path):
     assert "latents: (2, 16)" in r.stdout
     assert "DCGAN" in r.stdout  # the info table
     assert Image.open(tmp_path / "grid.png").size == (8 * 18 + 2, 8 * 18 + 2)
+    assert Image.open(tmp_path / "again.png").size == (3 * 18 + 2, 3 * 18 + 2)  # 8 latents: 3 per row
     assert Image.open(tmp_path / "per-class.png").size == (8 * 18 + 2, 10 * 18 + 2)
     sevens = np.load(tmp_path / "sevens.npy")
     assert sevens.shape == (16, 26) and (sevens[:, 16 + 7] == 1).all()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import shutil
-import struct
 import time
 from pathlib import Path
 
@@ -17,7 +16,6 @@ import torch
 from PIL import Image
 
 from conftest import ROOT, TINY, one_line_error
-from gantool.cli import kit
 from gantool.cli.app import COMMANDS, app
 from gantool.data.normalization import Normalization
 from gantool.files import modelfile

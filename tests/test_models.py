@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from gantool.errors import BadValue
-from gantool.models.dcgan import DCGANConfig, Discriminator, Generator, base_and_doublings, supported_size_at_least
+from gantool.models.dcgan import DCGANConfig, Discriminator, Generator
+from gantool.models.dcgan_config import base_and_doublings, supported_size_at_least
 
 
 @pytest.mark.parametrize("size", [16, 28, 32, 56, 64, 128])

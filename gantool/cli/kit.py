@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import os
 import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Callable, Literal, Optional, get_type_hints
@@ -24,6 +23,7 @@ from typing import Annotated, Any, Callable, Literal, Optional, get_type_hints
 import typer
 
 from gantool.context import Env
+from gantool.data.builtin import BUILTIN
 from gantool.device import DEVICE_CHOICES, DEVICE_HELP
 from gantool.errors import BadValue, UsageError
 
@@ -55,6 +55,7 @@ GLOBALS = (
 # long flag -> (values, also complete file names)
 COMPLETE = {
     "--device": (DEVICE_CHOICES, False),
+    "--data": (BUILTIN, True),
     "--class": ((), False),  # class names live in the model file
 }
 

@@ -4,7 +4,6 @@ latents validated on the way in."""
 from __future__ import annotations
 
 import io
-import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator
@@ -48,13 +47,6 @@ def reading(path, what: str = "file") -> Iterator[None]:
         raise GantoolError(f"cannot read {path}: {e.strerror or e}") from None
 
 
-def check_readable(path, what: str = "file") -> None:
-    """Fail now, before any work, when `path` cannot be opened."""
-    with reading(path, what):
-        with open(path, "rb"):
-            pass
-
-
 def parse_latents(data: bytes, name: str, width: int | None = None) -> np.ndarray:
     """Parse `.npy` latents: float, shape (N, D), D == width when given. Returns float32."""
     try:
@@ -82,8 +74,3 @@ def read_latents(env: Env, source: str, width: int | None = None) -> np.ndarray:
     """Latents from a `.npy` file or `-` (stdin), checked against the model's latent width."""
     name = "<stdin>" if source == STDIO else str(source)
     return parse_latents(read_input(env, source, ".npy latents"), name, width)
-
-
-def file_size(path) -> int:
-    with reading(path):
-        return os.stat(path).st_size

@@ -188,11 +188,3 @@ class NpyWriter:
         assert chunk.ndim == 2 and chunk.shape[1] == self.width and self.written + len(chunk) <= self.rows
         self.stream.write(chunk.tobytes())
         self.written += len(chunk)
-
-
-def npy_bytes(array: np.ndarray) -> bytes:
-    import io
-
-    buf = io.BytesIO()
-    np.save(buf, array, allow_pickle=False)
-    return buf.getvalue()

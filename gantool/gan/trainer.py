@@ -26,7 +26,8 @@ from gantool.files.modelfile import split_prefix, with_prefix
 from gantool.gan import losses
 from gantool.gan.runfolder import RunFolder
 from gantool.gan.spec import Runtime, TrainSpec
-from gantool.models.dcgan import NORMALIZATION, Discriminator, Generator, size_for
+from gantool.models.dcgan import NORMALIZATION, Discriminator, Generator
+from gantool.models.dcgan_config import size_for
 from gantool.progress import NullProgress, Progress
 from gantool.signals import StopFlag, Terminated
 

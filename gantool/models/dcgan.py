@@ -15,8 +15,7 @@ from torch import nn
 
 from gantool.data.normalization import Normalization
 from gantool.errors import BadValue
-from gantool.models.dcgan_config import (ACTIVATIONS, INITS, DCGANConfig, base_and_doublings,  # noqa: F401
-                                         size_for, supported_size_at_least)
+from gantool.models.dcgan_config import DCGANConfig, base_and_doublings
 from gantool.models.registry import Arch
 
 NORMALIZATION = Normalization.range(-1.0, 1.0)  # tanh output
