@@ -129,7 +129,7 @@ def _draw(env, G, info, dev, total, seed, classes, given, output, out_dir, laten
         progress.start(total)
         done = 0
         for z in chunks:
-            images = generate(G, z, dev, info.normalization)
+            images = generate(G, z, dev, info.normalization) if output is not None or out_dir is not None else None
             if output is not None:
                 grid.append(images)
             if out_dir is not None:
