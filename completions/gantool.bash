@@ -10,7 +10,7 @@ _gantool() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} cmd="" words i
     # the command is the first word that names one
     for ((i = 1; i < COMP_CWORD; i++)); do
-        case ${COMP_WORDS[i]} in train|sample|info) cmd=${COMP_WORDS[i]}; break ;; esac
+        case ${COMP_WORDS[i]} in train|sample|interpolate|arithmetic|info) cmd=${COMP_WORDS[i]}; break ;; esac
     done
     # the value of the option before the cursor
     case "$cmd:$prev" in
@@ -56,6 +56,27 @@ _gantool() {
         sample:--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
         sample:--seed) COMPREPLY=(); return ;;
         sample:--threads) COMPREPLY=(); return ;;
+        interpolate:-m|interpolate:--model) _gantool_files; return ;;
+        interpolate:-s|interpolate:--steps) COMPREPLY=(); return ;;
+        interpolate:--method) COMPREPLY=($(compgen -W "slerp lerp" -- "$cur")); return ;;
+        interpolate:--mode) COMPREPLY=($(compgen -W "pairs path" -- "$cur")); return ;;
+        interpolate:-c|interpolate:--class) COMPREPLY=(); return ;;
+        interpolate:-o|interpolate:--output) _gantool_files; return ;;
+        interpolate:--animate) _gantool_files; return ;;
+        interpolate:--fps) COMPREPLY=(); return ;;
+        interpolate:--latents) _gantool_files; return ;;
+        interpolate:--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
+        interpolate:--seed) COMPREPLY=(); return ;;
+        interpolate:--threads) COMPREPLY=(); return ;;
+        arithmetic:-m|arithmetic:--model) _gantool_files; return ;;
+        arithmetic:-n|arithmetic:--count) COMPREPLY=(); return ;;
+        arithmetic:--jitter) COMPREPLY=(); return ;;
+        arithmetic:-c|arithmetic:--class) COMPREPLY=(); return ;;
+        arithmetic:-o|arithmetic:--output) _gantool_files; return ;;
+        arithmetic:--latents) _gantool_files; return ;;
+        arithmetic:--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
+        arithmetic:--seed) COMPREPLY=(); return ;;
+        arithmetic:--threads) COMPREPLY=(); return ;;
         info:--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
         info:--seed) COMPREPLY=(); return ;;
         info:--threads) COMPREPLY=(); return ;;
@@ -64,13 +85,15 @@ _gantool() {
         '') words="--version --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'train') words="--data-root --download --out --resume --force -d --data --image-size --channels --conditional --unconditional --nz --ngf --ndf --batch-norm --no-batch-norm --g-activation --d-activation --init --spectral-norm --no-spectral-norm --loss --lr-g --lr-d --beta1 --beta2 --d-steps --label-smoothing --gp-weight --ema -e --epochs --steps -b --batch-size --compile --amp --no-amp --log-every --sample-every --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'sample') words="-m --model -n --count -o --output --out-dir --latents --latents-in -c --class --nrow --device --seed --threads -q --quiet --json --debug -h --help" ;;
+        'interpolate') words="-m --model -s --steps --method --mode --loop -c --class -o --output --animate --fps --latents --device --seed --threads -q --quiet --json --debug -h --help" ;;
+        'arithmetic') words="-m --model -n --count --jitter -c --class -o --output --latents --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'info') words="--device --seed --threads -q --quiet --json --debug -h --help" ;;
     esac
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$words" -- "$cur"))
     elif [[ -z $cmd ]]; then
-        COMPREPLY=($(compgen -W "train sample info" -- "$cur"))
-    elif [[ " info " == *" $cmd "* ]]; then
+        COMPREPLY=($(compgen -W "train sample interpolate arithmetic info" -- "$cur"))
+    elif [[ " interpolate arithmetic info " == *" $cmd "* ]]; then
         _gantool_files
     fi
 }

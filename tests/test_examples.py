@@ -27,3 +27,18 @@ def test_quickstart_runs_end_to_end(tmp_path):
     assert Image.open(tmp_path / "per-class.png").size == (8 * 18 + 2, 10 * 18 + 2)
     sevens = np.load(tmp_path / "sevens.npy")
     assert sevens.shape == (16, 26) and (sevens[:, 16 + 7] == 1).all()
+
+
+def test_latent_walks_runs_end_to_end(tmp_path):
+    env = subprocess_env()
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env["QUICK"] = "1"
+    r = subprocess.run(["bash", str(ROOT / "examples" / "latent_walks.sh"), str(tmp_path)], env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "arithmetic: (6, 16)" in r.stdout
+    for name in ("slerp.png", "lerp.png", "loop-frames.png"):
+        assert Image.open(tmp_path / name).format == "PNG", name
+    with Image.open(tmp_path / "loop.gif") as gif:
+        assert gif.n_frames > 1
+    assert Image.open(tmp_path / "arithmetic.png").size == (6 * 18 + 2, 4 * 18 + 2)

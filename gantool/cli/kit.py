@@ -176,6 +176,8 @@ def flag_for(ctx, field: str) -> str:
     """The flag the user knows for a library field name (`lr_g` -> `--lr-g`, `class` -> `--class`)."""
     for p in ctx.command.params:
         if p.name in (field, field + "_") and getattr(p, "opts", None):
+            if p.param_type_name == "argument":
+                return p.metavar or p.name.upper()
             longs = [o for o in p.opts if o.startswith("--")]
             return (longs or p.opts)[0]
     return _flag(field)
@@ -194,6 +196,31 @@ LatentsIn = Annotated[Optional[str], typer.Option(
 ClassOption = Annotated[Optional[str], typer.Option(
     "--class", "-c", show_default=False, metavar="CLASS",
     help="Conditional models: draw only this class (index or name) (default: one row per class).")]
+
+
+def check_outputs(env: Env, outputs: list[tuple[str, Any, str]], default: str, hint: str) -> dict:
+    """Check every output before any work: `outputs` are (option, value, what); a `what` of
+    "folder" takes one file per image. With none named, the `default` option goes to stdout when
+    stdout is a pipe. Returns the values by option."""
+    from gantool.files.writing import STDIO, check_folder_writable, check_writable, refuse_terminal
+
+    values = {option: value for option, value, _ in outputs}
+    whats = {option: what for option, _, what in outputs}
+    if all(v is None for v in values.values()):
+        if env.options.json:
+            raise UsageError(f"--json needs an output for the {whats[default]}", hint)
+        if env.stdout_isatty:
+            raise UsageError(f"refusing to write {whats[default]} to a terminal", hint)
+        values[default] = STDIO
+    to_stdout = [option for option, v in values.items() if v == STDIO]
+    if len(to_stdout) > 1 or (to_stdout and env.options.json):
+        raise UsageError(f"{' and '.join(to_stdout + (['--json'] if env.options.json else []))} cannot share stdout")
+    for option, value in values.items():
+        if value == STDIO:
+            refuse_terminal(env, whats[option], option)
+        elif value is not None:
+            (check_folder_writable if whats[option] == "folder" else check_writable)(value)
+    return values
 
 
 def require_model(model: str | None) -> str:

@@ -47,7 +47,7 @@ def sample(
     from gantool.errors import BadValue, UsageError
     from gantool.files.images import MAX_GRID_IMAGES
     from gantool.files.reading import read_latents
-    from gantool.files.writing import STDIO, check_folder_writable, check_writable, refuse_terminal
+    from gantool.files.writing import STDIO
     from gantool.gan.sampling import resolve_class
     from gantool.models import loader
 
@@ -56,23 +56,9 @@ def sample(
     if latents_in is not None and (n is not None or class_ is not None):
         raise UsageError(f"--latents-in draws the latents it is given; {'-n' if n is not None else '--class'} "
                          "cannot be used with it")
-    if output is None and out_dir is None and latents is None:
-        if env.options.json:
-            raise UsageError("--json needs an output for the latents or images", "add --latents FILE or -o FILE")
-        if env.stdout_isatty:
-            raise UsageError("refusing to write .npy latents to a terminal",
-                             "use -o grid.png, --out-dir DIR, --latents FILE or a pipe")
-        latents = STDIO
-    to_stdout = [name for name, v in (("--output", output), ("--latents", latents)) if v == STDIO]
-    if len(to_stdout) > 1 or (to_stdout and env.options.json):
-        raise UsageError(f"{' and '.join(to_stdout + (['--json'] if env.options.json else []))} cannot share stdout")
-    for value, what, option in ((output, "a PNG image", "-o"), (latents, ".npy latents", "--latents")):
-        if value == STDIO:
-            refuse_terminal(env, what, option)
-        elif value is not None:
-            check_writable(value)
-    if out_dir is not None:
-        check_folder_writable(out_dir)
+    latents = kit.check_outputs(env, [("-o", output, "a PNG image"), ("--out-dir", out_dir, "folder"),
+                                      ("--latents", latents, ".npy latents")], default="--latents",
+                                hint="use -o grid.png, --out-dir DIR, --latents FILE or a pipe")["--latents"]
     info = loader.inspect(model, kinds=("gan",))
     cfg, names = info.config, info.classes
     if class_ is not None and not cfg.conditional:

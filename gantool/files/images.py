@@ -88,3 +88,20 @@ def grid_png(images, nrow: int, padding: int = 2) -> bytes:
     if images.shape[1] == 1:
         grid = grid[:1]  # make_grid repeats one channel into three; keep grayscale PNGs grayscale
     return png_bytes(grid)
+
+
+ANIMATION_FORMATS = {".gif": "GIF", ".webp": "WEBP"}
+
+
+def animation_bytes(images, fmt: str, fps: float) -> bytes:
+    """A batch in [0, 1] (N, C, H, W) as an endlessly looping animated GIF or WebP, one image a frame."""
+    frames = []
+    for image in to_uint8(images):
+        array = image.numpy()
+        frame = Image.fromarray(array[0] if array.shape[0] == 1 else np.ascontiguousarray(array.transpose(1, 2, 0)))
+        frames.append(frame.convert("RGB") if fmt == "WEBP" else frame)
+    buf = io.BytesIO()
+    options = {"lossless": True} if fmt == "WEBP" else {}
+    frames[0].save(buf, format=fmt, save_all=True, append_images=frames[1:], duration=round(1000 / fps), loop=0,
+                   **options)
+    return buf.getvalue()

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# gantool latent tools: walks between samples (a grid, a looping GIF), latents that come back to
+# pictures, and latent arithmetic, all through pipes.
+#
+#   examples/latent_walks.sh [WORKDIR]      # trains the default model first (about a minute on a CPU)
+#   QUICK=1 examples/latent_walks.sh DIR    # a few training steps only (the test suite runs this)
+set -euo pipefail
+
+work=${1:-latent-walks}
+budget=()
+if [ "${QUICK:-0}" = 1 ]; then
+    budget=(--steps 4 --nz 16 --ngf 8 --ndf 8 --image-size 16 --batch-size 32)
+fi
+
+# 1. A model to walk (or reuse one: export GANTOOL_MODEL=... and skip this).
+gantool --seed 0 -q train --out "$work/run" --force "${budget[@]}" > /dev/null
+export GANTOOL_MODEL="$work/run/model.safetensors"
+
+# 2. Two samples and the 8 frames between them, on the sphere (slerp) and on the straight line (lerp).
+gantool --seed 1 sample -n 2 --latents "$work/two.npy"
+gantool interpolate "$work/two.npy" --steps 8 -o "$work/slerp.png"
+gantool interpolate "$work/two.npy" --steps 8 --method lerp -o "$work/lerp.png"
+
+# 3. One path through 4 samples, closed into a loop, as a GIF; its latents back to a grid by `sample`.
+gantool --seed 2 sample -n 4 | gantool interpolate --mode path --loop --steps 10 --animate "$work/loop.gif" \
+    --latents - | gantool sample --latents-in - -o "$work/loop-frames.png"
+
+# 4. Latent arithmetic: averages of three exemplars, with 5 variants of the result.
+gantool --seed 7 sample -n 12 -o "$work/pick.png" --latents "$work/pick.npy"
+gantool --seed 3 arithmetic '[0,1,2] - [3,4,5] + [6,7,8]' "$work/pick.npy" -n 6 -o "$work/arithmetic.png" \
+    --latents "$work/arithmetic.npy"
+python3 -c 'import sys, numpy; print("arithmetic:", numpy.load(sys.argv[1]).shape)' "$work/arithmetic.npy"
+echo "latent walks: see $work/slerp.png, $work/lerp.png, $work/loop.gif, $work/arithmetic.png" >&2
