@@ -10,7 +10,7 @@ _gantool() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} cmd="" words i
     # the command is the first word that names one
     for ((i = 1; i < COMP_CWORD; i++)); do
-        case ${COMP_WORDS[i]} in train|sample|interpolate|arithmetic|info) cmd=${COMP_WORDS[i]}; break ;; esac
+        case ${COMP_WORDS[i]} in train|sample|interpolate|arithmetic|invert|info) cmd=${COMP_WORDS[i]}; break ;; esac
     done
     # the value of the option before the cursor
     case "$cmd:$prev" in
@@ -77,6 +77,21 @@ _gantool() {
         arithmetic:--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
         arithmetic:--seed) COMPREPLY=(); return ;;
         arithmetic:--threads) COMPREPLY=(); return ;;
+        invert:-m|invert:--model) _gantool_files; return ;;
+        invert:--init) _gantool_files; return ;;
+        invert:-c|invert:--class) COMPREPLY=(); return ;;
+        invert:-o|invert:--output) _gantool_files; return ;;
+        invert:--out-dir) _gantool_files; return ;;
+        invert:--latents) _gantool_files; return ;;
+        invert:--steps) COMPREPLY=(); return ;;
+        invert:--lr) COMPREPLY=(); return ;;
+        invert:--loss) COMPREPLY=($(compgen -W "mse l1" -- "$cur")); return ;;
+        invert:--perceptual) COMPREPLY=(); return ;;
+        invert:--prior) COMPREPLY=(); return ;;
+        invert:--restarts) COMPREPLY=(); return ;;
+        invert:--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
+        invert:--seed) COMPREPLY=(); return ;;
+        invert:--threads) COMPREPLY=(); return ;;
         info:--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
         info:--seed) COMPREPLY=(); return ;;
         info:--threads) COMPREPLY=(); return ;;
@@ -87,13 +102,14 @@ _gantool() {
         'sample') words="-m --model -n --count -o --output --out-dir --latents --latents-in -c --class --nrow --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'interpolate') words="-m --model -s --steps --method --mode --loop -c --class -o --output --animate --fps --latents --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'arithmetic') words="-m --model -n --count --jitter -c --class -o --output --latents --device --seed --threads -q --quiet --json --debug -h --help" ;;
+        'invert') words="-m --model --init -c --class -o --output --out-dir --latents --steps --lr --loss --perceptual --prior --restarts --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'info') words="--device --seed --threads -q --quiet --json --debug -h --help" ;;
     esac
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$words" -- "$cur"))
     elif [[ -z $cmd ]]; then
-        COMPREPLY=($(compgen -W "train sample interpolate arithmetic info" -- "$cur"))
-    elif [[ " interpolate arithmetic info " == *" $cmd "* ]]; then
+        COMPREPLY=($(compgen -W "train sample interpolate arithmetic invert info" -- "$cur"))
+    elif [[ " interpolate arithmetic invert info " == *" $cmd "* ]]; then
         _gantool_files
     fi
 }

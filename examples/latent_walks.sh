@@ -30,4 +30,9 @@ gantool --seed 7 sample -n 12 -o "$work/pick.png" --latents "$work/pick.npy"
 gantool --seed 3 arithmetic '[0,1,2] - [3,4,5] + [6,7,8]' "$work/pick.npy" -n 6 -o "$work/arithmetic.png" \
     --latents "$work/arithmetic.npy"
 python3 -c 'import sys, numpy; print("arithmetic:", numpy.load(sys.argv[1]).shape)' "$work/arithmetic.npy"
-echo "latent walks: see $work/slerp.png, $work/lerp.png, $work/loop.gif, $work/arithmetic.png" >&2
+
+# 5. Inversion: images the model drew come back to latents that redraw them (PSNR/SSIM table on stdout).
+gantool --seed 8 sample -n 4 --out-dir "$work/drawn" -q
+gantool --seed 8 invert "$work/drawn" --restarts 2 --init best-of-16 --steps 100 --latents "$work/inverted.npy" \
+    -o "$work/inverted.png"
+echo "latent walks: see $work/slerp.png, $work/lerp.png, $work/loop.gif, $work/arithmetic.png, $work/inverted.png" >&2

@@ -86,7 +86,7 @@ def test_examples_parse(cmd, gantool):
     """Each example's options exist: with --help appended, a bad option still fails (exit 2)."""
     assert cmd.examples, f"gantool/cli/{cmd.name}.py has no EXAMPLES for its man page"
     for _, line in cmd.examples:
-        segments = [shlex.split(part) for part in line.split("|")]  # the command, wherever it is in a pipe
+        segments = [shlex.split(part) for part in re.split(r"\|\||&&|\|", line)]  # wherever it is in a pipe
         words = next((w for w in segments if "gantool" in w and cmd.name in w), None)
         assert words is not None, f"example does not run gantool {cmd.name}: {line}"
         words = words[words.index("gantool") + 1:]  # past VAR=value

@@ -42,3 +42,4 @@ def test_latent_walks_runs_end_to_end(tmp_path):
     with Image.open(tmp_path / "loop.gif") as gif:
         assert gif.n_frames > 1
     assert Image.open(tmp_path / "arithmetic.png").size == (6 * 18 + 2, 4 * 18 + 2)
+    assert "PSNR" in r.stdout and Image.open(tmp_path / "inverted.png").size == (8 * 18 + 2, 18 + 2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -183,3 +184,78 @@ def test_arithmetic_refusals(gantool, tmp_path, tiny_gan):
     assert line.startswith("gantool arithmetic: error: EXPR") and "row 7" in line and "0..2" in line
     one_line_error(gantool("arithmetic", "0 +", z, "-m", tiny_gan, "-o", tmp_path / "r.png"), "arithmetic", code=2)
     assert not (tmp_path / "r.png").exists()
+
+
+# ---- invert ---------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory, tiny_gan):
+    """8 images drawn by the tiny GAN (their latents known), as PNG files."""
+    from conftest import run_gantool
+
+    folder = tmp_path_factory.mktemp("generated")
+    r = run_gantool("sample", "-m", tiny_gan, "-n", "8", "--seed", "5", "--out-dir", folder / "png",
+                    "--latents", folder / "z.npy", "-q")
+    assert r.code == 0, r.stderr
+    return folder
+
+
+def test_invert_generated_images_to_high_psnr(gantool, tmp_path, tiny_gan, generated):
+    r = gantool("invert", generated / "png", "-m", tiny_gan, "--steps", "150", "--restarts", "2", "--init", "best-of-16",
+                "--seed", "1", "--json", "--latents", tmp_path / "z.npy", "-o", tmp_path / "pairs.png",
+                "--out-dir", tmp_path / "each")
+    assert r.code == 0, r.stderr
+    rows = [json.loads(line) for line in r.text.splitlines()]
+    assert [row["image"] for row in rows] == [f"{i:05d}" for i in range(8)]
+    assert min(row["psnr"] for row in rows) > 30 and min(row["ssim"] for row in rows) > 0.9
+    assert np.load(tmp_path / "z.npy").shape == (8, NZ)
+    assert Image.open(tmp_path / "pairs.png").size == (16 * (SIZE + 2) + 2, SIZE + 4)  # target | reconstruction x 8
+    assert len(list((tmp_path / "each").iterdir())) == 8
+
+
+def test_an_image_gets_the_same_latent_alone_or_in_a_batch(gantool, tmp_path, tiny_gan, generated):
+    common = ["-m", tiny_gan, "--steps", "40", "--restarts", "2", "--seed", "3", "-q"]
+    batch = gantool("invert", generated / "png", *common, "--latents", tmp_path / "batch.npy")
+    alone = gantool("invert", generated / "png" / "00005.png", *common, "--latents", tmp_path / "alone.npy")
+    assert batch.code == 0 and alone.code == 0, batch.stderr + alone.stderr
+    np.testing.assert_allclose(np.load(tmp_path / "alone.npy")[0], np.load(tmp_path / "batch.npy")[5], atol=1e-4)
+    again = gantool("invert", generated / "png" / "00005.png", *common, "--latents", tmp_path / "again.npy")
+    assert again.code == 0, again.stderr
+    np.testing.assert_array_equal(np.load(tmp_path / "again.npy"), np.load(tmp_path / "alone.npy"))  # same seed
+
+
+def test_invert_reads_a_batch_on_stdin_and_uses_the_discriminator(gantool, tmp_path, tiny_gan):
+    images = (np.random.default_rng(0).random((3, SIZE, SIZE)) * 255).astype(np.uint8)
+    buf = io.BytesIO()
+    np.save(buf, images)
+    r = gantool("invert", "-m", tiny_gan, "--steps", "5", "--perceptual", "0.5", "--prior", "0.01",
+                "--latents", "-", stdin=buf.getvalue())
+    assert r.code == 0, r.stderr
+    assert npy(r).shape == (3, NZ) and "PSNR" in r.stderr  # the table moves to stderr when stdout carries latents
+
+
+def test_invert_conditional_searches_or_takes_the_class(gantool, tmp_path, tiny_cgan):
+    r = gantool("sample", "-m", tiny_cgan, "-n", "2", "--class", "4", "--out-dir", tmp_path / "fours", "-q")
+    assert r.code == 0, r.stderr
+    searched = gantool("invert", tmp_path / "fours", "-m", tiny_cgan, "--steps", "5", "--json", "--latents",
+                       tmp_path / "s.npy")
+    assert searched.code == 0, searched.stderr
+    assert all(json.loads(line)["class"] in [str(i) for i in range(10)] for line in searched.text.splitlines())
+    held = gantool("invert", tmp_path / "fours", "-m", tiny_cgan, "--steps", "5", "--class", "4", "--json",
+                   "--latents", tmp_path / "h.npy")
+    assert {json.loads(line)["class"] for line in held.text.splitlines()} == {"4"}
+    assert (np.load(tmp_path / "h.npy")[:, NZ + 4] == 1).all()
+
+
+def test_invert_refusals(gantool, tmp_path, tiny_gan, generated):
+    out = tmp_path / "z.npy"
+    one_line_error(gantool("invert", tmp_path / "nope.png", "-m", tiny_gan, "--latents", out), "invert")
+    np.save(tmp_path / "init.npy", np.zeros((3, NZ), np.float32))
+    assert "--init" in one_line_error(gantool("invert", generated / "png", "-m", tiny_gan, "--init",
+                                              tmp_path / "init.npy", "--latents", out), "invert", code=2)
+    assert "--init" in one_line_error(gantool("invert", generated / "png", "-m", tiny_gan, "--init", "best-of-x",
+                                              "--latents", out), "invert", code=2)
+    assert "--steps" in one_line_error(gantool("invert", generated / "png", "-m", tiny_gan, "--steps", "0",
+                                               "--latents", out), "invert", code=2)
+    one_line_error(gantool("invert", "-m", tiny_gan, "--latents", out, stdin_tty=True), "invert", code=2)
+    assert not out.exists()

@@ -229,13 +229,14 @@ def require_model(model: str | None) -> str:
     return model
 
 
-def load_generator(env: Env, model: str | None, kinds: tuple[str, ...] = ("gan",)):
-    """The one way a command gets a generator: (torch device, LoadedModel), checked before building."""
+def load_generator(env: Env, model: str | None, kinds: tuple[str, ...] = ("gan",), roles: tuple[str, ...] | None = None):
+    """The one way a command gets a generator (and, with `roles`, its other networks):
+    (torch device, LoadedModel), every tensor checked before anything is built."""
     from gantool.device import prepare
     from gantool.models import loader
 
     dev = prepare(env.options.device, env.options.threads)  # an unknown device fails before the model is read
-    return dev, loader.load(require_model(model), dev, kinds=kinds, roles=("generator",))
+    return dev, loader.load(require_model(model), dev, kinds=kinds, roles=roles or ("generator",))
 
 
 def print_json(env: Env, obj) -> None:

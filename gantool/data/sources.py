@@ -251,3 +251,52 @@ def _as_nchw(images: np.ndarray, path: Path) -> np.ndarray:
     elif images.min() < 0 or images.max() > 255:
         raise GantoolError(f"{path}: integer images must lie in 0..255")
     return np.ascontiguousarray(images.astype(np.uint8))
+
+
+def load_images(sources: list[str], channels: int, size: int, stdin: bytes | None = None) -> tuple:
+    """Images to work on, not to train on: files, folders (every image in them, sorted), .npy/.npz
+    batches, or `-` (stdin: a .npy/.npz or an image file's bytes), as uint8 (N, C, size, size) and a
+    name for each."""
+    import torch
+
+    from gantool.files.images import load_image
+
+    arrays, names = [], []
+
+    def add_batch(data: ImageData, stem: str) -> None:
+        data = fit(data, channels=channels, image_size=size)
+        arrays.append(data.images)
+        names.extend(f"{stem}[{i}]" for i in range(data.num_images))
+
+    for source in sources:
+        if source == "-":
+            blob = stdin or b""
+            if blob.startswith((b"\x93NUMPY", b"PK")):
+                import tempfile
+
+                with tempfile.NamedTemporaryFile(suffix=".npz" if blob.startswith(b"PK") else ".npy") as f:
+                    f.write(blob)
+                    f.flush()
+                    add_batch(_arrays(Path(f.name)), "stdin")
+            else:
+                arrays.append(torch.from_numpy(load_image(io.BytesIO(blob), channels, size, name="<stdin>"))[None])
+                names.append("stdin")
+            continue
+        path = Path(source)
+        if path.is_dir():
+            with reading(path, "folder"):
+                files = sorted(f for f in path.rglob("*") if f.is_file() and is_image_file(f))
+            if not files:
+                raise GantoolError(f"no images in {path}", "expected .png/.jpg/... files")
+            arrays += [torch.from_numpy(load_image(f, channels, size))[None] for f in files]
+            names += [str(f.relative_to(path).with_suffix("")) for f in files]
+        elif source.endswith((".npy", ".npz")):
+            with reading(path, "array file"):
+                path.stat()
+            add_batch(_arrays(path), path.stem)
+        else:
+            with reading(path, "image"):
+                path.stat()
+            arrays.append(torch.from_numpy(load_image(path, channels, size))[None])
+            names.append(path.stem)
+    return torch.cat(arrays), names

@@ -50,16 +50,17 @@ def image_size_of(path: str | os.PathLike) -> tuple[int, int]:
         return im.size
 
 
-def load_image(path: str | os.PathLike, channels: int, size: int | None = None) -> np.ndarray:
-    """Read an image as uint8 (C, H, W); with `size`, centre-crop to a square and resize to it."""
-    with _decoding(path), Image.open(path) as im:
+def load_image(path, channels: int, size: int | None = None, name: str | None = None) -> np.ndarray:
+    """Read an image (a path, or a binary stream called `name`) as uint8 (C, H, W); with `size`,
+    centre-crop to a square and resize to it."""
+    with _decoding(name or path), Image.open(path) as im:
         if im.mode.startswith("I;16") or im.mode == "I":
             # 16-bit grayscale: Pillow's convert("L") clips at 255 instead of scaling
             im = Image.fromarray((np.asarray(im, dtype=np.float64) / 257).round().clip(0, 255).astype(np.uint8))
         im = im.convert("L" if channels == 1 else "RGB")
         if size is not None:
             im = ImageOps.fit(im, (size, size), Image.Resampling.BICUBIC)
-        array = np.asarray(im, dtype=np.uint8)
+        array = np.array(im, dtype=np.uint8)  # a writable copy: torch.from_numpy warns on read-only arrays
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
 
 
