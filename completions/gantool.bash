@@ -10,7 +10,7 @@ _gantool() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} cmd="" words i
     # the command is the first word that names one
     for ((i = 1; i < COMP_CWORD; i++)); do
-        case ${COMP_WORDS[i]} in train|sample|interpolate|arithmetic|invert|info) cmd=${COMP_WORDS[i]}; break ;; esac
+        case ${COMP_WORDS[i]} in train|sample|interpolate|arithmetic|invert|train-encoder|info) cmd=${COMP_WORDS[i]}; break ;; esac
     done
     # the value of the option before the cursor
     case "$cmd:$prev" in
@@ -92,6 +92,15 @@ _gantool() {
         invert:--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
         invert:--seed) COMPREPLY=(); return ;;
         invert:--threads) COMPREPLY=(); return ;;
+        train-encoder:-m|train-encoder:--model) _gantool_files; return ;;
+        train-encoder:-o|train-encoder:--output) _gantool_files; return ;;
+        train-encoder:--steps) COMPREPLY=(); return ;;
+        train-encoder:--batch-size) COMPREPLY=(); return ;;
+        train-encoder:--lr) COMPREPLY=(); return ;;
+        train-encoder:--ndf) COMPREPLY=(); return ;;
+        train-encoder:--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
+        train-encoder:--seed) COMPREPLY=(); return ;;
+        train-encoder:--threads) COMPREPLY=(); return ;;
         info:--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
         info:--seed) COMPREPLY=(); return ;;
         info:--threads) COMPREPLY=(); return ;;
@@ -103,12 +112,13 @@ _gantool() {
         'interpolate') words="-m --model -s --steps --method --mode --loop -c --class -o --output --animate --fps --latents --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'arithmetic') words="-m --model -n --count --jitter -c --class -o --output --latents --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'invert') words="-m --model --init -c --class -o --output --out-dir --latents --steps --lr --loss --perceptual --prior --restarts --device --seed --threads -q --quiet --json --debug -h --help" ;;
+        'train-encoder') words="-m --model -o --output --steps --batch-size --lr --ndf --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'info') words="--device --seed --threads -q --quiet --json --debug -h --help" ;;
     esac
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$words" -- "$cur"))
     elif [[ -z $cmd ]]; then
-        COMPREPLY=($(compgen -W "train sample interpolate arithmetic invert info" -- "$cur"))
+        COMPREPLY=($(compgen -W "train sample interpolate arithmetic invert train-encoder info" -- "$cur"))
     elif [[ " interpolate arithmetic invert info " == *" $cmd "* ]]; then
         _gantool_files
     fi

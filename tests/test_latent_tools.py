@@ -259,3 +259,26 @@ def test_invert_refusals(gantool, tmp_path, tiny_gan, generated):
                                                "--latents", out), "invert", code=2)
     one_line_error(gantool("invert", "-m", tiny_gan, "--latents", out, stdin_tty=True), "invert", code=2)
     assert not out.exists()
+
+
+# ---- the encoder --------------------------------------------------------------------------------
+
+def test_encoder_trains_beside_the_model_and_starts_inversion(gantool, tmp_path, tiny_gan, generated):
+    import shutil
+
+    model = tmp_path / "model.safetensors"
+    shutil.copy(tiny_gan, model)
+    line = one_line_error(gantool("invert", generated / "png", "-m", model, "--init", "encoder", "--latents",
+                                  tmp_path / "z.npy"), "invert")
+    assert "train-encoder" in line and not (tmp_path / "z.npy").exists()
+    r = gantool("train-encoder", "-m", model, "--steps", "30", "--batch-size", "32", "--seed", "0")
+    assert r.code == 0, r.stderr
+    encoder = tmp_path / "model.encoder.safetensors"
+    assert r.text.strip() == str(encoder) and "held-out latent MSE" in r.stderr
+    info = json.loads(gantool("--json", "info", encoder).stdout)
+    assert info["kind"] == "encoder" and info["architecture"].startswith("encoder for a DCGAN")
+    assert info["config"]["arch"] == "dcgan-encoder" and info["config"]["nz"] == NZ
+    r = gantool("invert", generated / "png", "-m", model, "--init", "encoder", "--steps", "1", "--json",
+                "--latents", tmp_path / "z.npy")
+    assert r.code == 0, r.stderr
+    assert np.load(tmp_path / "z.npy").shape == (8, NZ) and len(r.text.splitlines()) == 8

@@ -22,8 +22,9 @@ def invert(
     model: kit.Model = None,
     init: Annotated[str, typer.Option(
         "--init", show_default=False, metavar="HOW",
-        help="random (default), best-of-K (the closest of K random latents, forward passes only), or a .npy "
-             "of starting latents, one row per image.")] = "random",
+        help="random (default), best-of-K (the closest of K random latents, forward passes only), encoder (the "
+             "guess of the encoder beside the model, from `gantool train-encoder`), or a .npy of starting latents, "
+             "one row per image.")] = "random",
     class_: Annotated[Optional[str], typer.Option(
         "--class", "-c", show_default=False, metavar="CLASS",
         help="Conditional models: invert with this class (index or name) (default: try every class, keep the best).")] = None,
@@ -50,10 +51,11 @@ def invert(
     import torch
 
     from gantool.data.sources import load_images
-    from gantool.errors import BadValue, UsageError
+    from gantool.errors import BadValue, GantoolError, UsageError
     from gantool.files.reading import read_input, read_latents
     from gantool.files.writing import STDIO
     from gantool.gan.sampling import resolve_class
+    from gantool.latent.encoder import encode, encoder_path
     from gantool.latent.invert import InvertSettings, invert as run_inversion, quality
     from gantool.models import loader
     from gantool.progress import make_progress
@@ -74,8 +76,14 @@ def invert(
     cfg = info.config
     if class_ is not None and not cfg.conditional:
         raise BadValue("class", class_, f"{model} is unconditional: it has no classes")
-    if init not in ("random",) and not init.startswith("best-of-") and not init.endswith(".npy"):
-        raise BadValue("init", init, "must be random, best-of-K or a .npy file")
+    if init not in ("random", "encoder") and not init.startswith("best-of-") and not init.endswith(".npy"):
+        raise BadValue("init", init, "must be random, best-of-K, encoder or a .npy file")
+    if init == "encoder":
+        encoder_file = encoder_path(model)
+        if not encoder_file.exists():
+            raise GantoolError(f"--init encoder: no encoder beside the model ({encoder_file})",
+                               f"train one with `gantool train-encoder -m {model}`")
+        loader.inspect(encoder_file, kinds=("encoder",))
     if init.startswith("best-of-") and not (init[8:].isdigit() and 1 <= int(init[8:]) <= 4096):
         raise BadValue("init", init, "best-of-K needs K from 1 to 4096")
     stdin = read_input(env, STDIO, "images or a .npy/.npz batch") if STDIO in sources else None
@@ -92,6 +100,8 @@ def invert(
     norm = loaded.normalization
     seed = env.options.seed if env.options.seed is not None else secrets.randbelow(2**31)
     targets = norm.to_model(targets8.float().div(255)).to(dev)
+    if init == "encoder":
+        start = encode(loader.load(encoder_path(model), dev, kinds=("encoder",))["encoder"], targets)
     classes = (torch.full((len(names),), resolve_class(class_, info.classes), dtype=torch.int64)
                if class_ is not None else None)
     result = run_inversion(loaded["generator"], targets, inv, seed, D=loaded.nets.get("discriminator"),

@@ -3,9 +3,10 @@ records, and the size rule (4x4 or 7x7 doubled at least twice: 16, 32, 64, ... a
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 from gantool.errors import BadValue
+from gantool.models.registry import config_from_dict
 
 ACTIVATIONS = ("relu", "leaky-relu")
 INITS = ("dcgan", "default")
@@ -41,15 +42,7 @@ class DCGANConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "DCGANConfig":
-        """A config from plain data (a file's header): unknown keys are ignored, wrong types refused."""
-        values = {}
-        for f in fields(cls):
-            if f.name in d:
-                v, want = d[f.name], type(f.default)
-                if type(v) is not want:  # bool is not an int here, nor an int a bool
-                    raise BadValue(f.name, v, f"must be {want.__name__}")
-                values[f.name] = v
-        return cls(**values)
+        return config_from_dict(cls, d)
 
     def validate(self) -> None:
         """BadValue (naming the field) for settings no network can be built from."""

@@ -16,6 +16,7 @@ from gantool.errors import GantoolError
 
 FAMILIES = {
     "dcgan": "gantool.models.dcgan",
+    "dcgan-encoder": "gantool.models.encoder",
 }
 
 
@@ -28,6 +29,22 @@ class Arch:
     config: type  # a dataclass with from_dict(dict), to_dict() (which records `arch`) and validate()
     build: Callable[[Any], dict]  # config -> {role: nn.Module}; roles prefix the tensor names
     describe: Callable[[Any], str]  # config -> one line for `gantool info`
+
+
+def config_from_dict(cls, d: dict):
+    """A config dataclass from plain data (a file's header): unknown keys are ignored, and a value
+    of another type than the field's default is refused (bool is not an int here, nor an int a bool)."""
+    from dataclasses import fields
+
+    from gantool.errors import BadValue
+
+    values = {}
+    for f in fields(cls):
+        if f.name in d:
+            if type(d[f.name]) is not type(f.default):
+                raise BadValue(f.name, d[f.name], f"must be {type(f.default).__name__}")
+            values[f.name] = d[f.name]
+    return cls(**values)
 
 
 def names() -> list[str]:
