@@ -44,11 +44,6 @@ class Setting:
                     return f"must be {words} {_num(bound)}"
         return None
 
-    def range_text(self) -> str:
-        parts = [f"{w} {_num(b)}" for b, w in ((self.ge, ">="), (self.gt, ">"), (self.le, "<="), (self.lt, "<"))
-                 if b is not None]
-        return ", ".join(parts)
-
 
 def setting(default: Any, help: str, panel: str = "Options", **kw) -> Any:
     """A dataclass field with its Setting in the metadata."""

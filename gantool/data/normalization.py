@@ -73,6 +73,3 @@ class Normalization:
             pass
         raise GantoolError(f"{name} has an unreadable normalization: {d!r}",
                            'expected {"range": [low, high]} or {"mean": [...], "std": [...]}')
-
-
-GAN_RANGE = Normalization.range(-1.0, 1.0)  # DCGAN images: tanh output in [-1, 1]
