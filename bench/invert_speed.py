@@ -1,7 +1,10 @@
 """Inversion throughput: 256 images in one batched `invert` call against a per-image loop with the
 same steps, in the same run. Prints images/second of each, the ratio, and the mean PSNR of each.
 
-    python bench/invert_speed.py [--model FILE] [--images 256] [--steps 300] [--loop-images 16]
+    python bench/invert_speed.py [--model FILE] [--images 256] [--steps 300] [--loop-images 16] [--encoder]
+
+With --encoder (an encoder beside the model, from `gantool train-encoder`): the steps an encoder
+start needs to reach the mean PSNR that 1,000 random-start steps reach, on --encoder-images images.
 
 The model defaults to demo/model.safetensors (`make demo`); the images are real digits (the data
 the demo model was trained on; the GAN saw them all, so "held-out" here means not generated). The
@@ -34,6 +37,8 @@ def main() -> int:
     p.add_argument("--loop-images", type=int, default=16)
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--encoder", action="store_true", help="also measure --init encoder against random starts")
+    p.add_argument("--encoder-images", type=int, default=64)
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -71,7 +76,38 @@ def main() -> int:
     print(f"{'per-image loop':<28} {n:>7} {t_loop:>8.1f} {loop_rate:>9.2f} {psnr_loop.mean():>13.2f}")
     print(f"ratio (batched / loop): {batch_rate / loop_rate:.1f}x; same images in both: "
           f"PSNR {psnr_batch[:n].mean():.2f} (batched) vs {psnr_loop.mean():.2f} (loop)")
+    if args.encoder:
+        encoder_steps(args, G, norm, targets, target01, classes)
     return 0
+
+
+def encoder_steps(args, G, norm, targets, target01, classes) -> None:
+    """Steps from the encoder's guess to the PSNR 1,000 random-start steps reach."""
+    from gantool.latent.encoder import encode, encoder_path
+
+    path = encoder_path(args.model)
+    if not path.exists():
+        print(f"no encoder at {path}: run `gantool train-encoder -m {args.model}` first", file=sys.stderr)
+        return
+    E = loader.load(path, "cpu", kinds=("encoder",))["encoder"]
+    k = min(args.encoder_images, len(targets))
+    t, t01, c = targets[:k], target01[:k], None if classes is None else classes[:k]
+
+    def psnr(settings, init):
+        result = invert(G, t, settings, seed=0, classes=c, init=init)
+        return float(quality(norm.from_model(result.images), t01)[0].mean())
+
+    goal = psnr(InvertSettings(steps=1000), "random")
+    print(f"\nencoder start, {k} images: random start, 1000 steps: {goal:.2f} dB")
+    start = encode(E, t)
+    for steps in (1, 10, 25, 50, 100, 200, 400, 1000):
+        got = psnr(InvertSettings(steps=steps), start)
+        print(f"  encoder start, {steps:>4} steps: {got:.2f} dB")
+        if got >= goal:
+            print(f"encoder start reaches it in {steps} steps: {steps / 1000:.1%} of the random-start steps")
+            break
+    else:
+        print("encoder start did not reach it within 1000 steps")
 
 
 if __name__ == "__main__":
