@@ -81,12 +81,11 @@ def _draw(env, model, terms, given, means, results, output, latents) -> None:
     import torch
 
     from gantool.files.images import grid_png
-    from gantool.files.writing import NpyWriter, output as open_output, write_output
+    from gantool.files.writing import write_latents, write_output
     from gantool.gan.sampling import generate
 
     if latents is not None:
-        with open_output(env, latents, ".npy latents", "--latents") as f:
-            NpyWriter(f, *results.shape).write(results)
+        write_latents(env, latents, results)
     if output is None:
         return
     dev, loaded = kit.load_generator(env, model)

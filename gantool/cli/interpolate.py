@@ -96,13 +96,12 @@ def _draw(env, model, w, mode, loop, output, animate, fps, latents) -> None:
     import torch
 
     from gantool.files.images import ANIMATION_FORMATS, animation_bytes, grid_png
-    from gantool.files.writing import NpyWriter, atomic_write, output as open_output, write_output
+    from gantool.files.writing import atomic_write, write_latents, write_output
     from gantool.gan.sampling import array_chunks, generate
     from gantool.latent.walk import frames
 
     if latents is not None:
-        with open_output(env, latents, ".npy latents", "--latents") as f:
-            NpyWriter(f, *w.latents.shape).write(w.latents)
+        write_latents(env, latents, w.latents)
     if output is None and animate is None:
         return
     dev, loaded = kit.load_generator(env, model)

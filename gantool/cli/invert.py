@@ -128,23 +128,19 @@ def invert(
 
 
 def _write(env, names, target01, recon01, latents_array, output, out_dir, latents) -> None:
-    import re
-
     import torch
 
     from gantool.files.images import grid_png, png_bytes, to_uint8
-    from gantool.files.writing import NpyWriter, atomic_write, output as open_output, write_output
+    from gantool.files.writing import atomic_write, safe_name, write_latents, write_output
 
     if latents is not None:
-        with open_output(env, latents, ".npy latents", "--latents") as f:
-            NpyWriter(f, *latents_array.shape).write(latents_array)
+        write_latents(env, latents, latents_array)
     if output is not None:
         pairs = torch.stack([target01, recon01], 1).flatten(0, 1)
         write_output(env, output, grid_png(pairs, 2 * min(8, len(names))), "a PNG image", "-o")
     if out_dir is not None:
         for name, image in zip(names, to_uint8(recon01)):
-            safe = re.sub(r"[^\w.\[\]-]+", "_", name).strip("._") or "image"
-            atomic_write(out_dir / f"{safe}.png", png_bytes(image))
+            atomic_write(out_dir / f"{safe_name(name)}.png", png_bytes(image))
 
 
 def _table(rows: list[dict], mean_psnr: float, mean_ssim: float) -> str:

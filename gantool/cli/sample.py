@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -100,7 +99,7 @@ def _draw(env, G, info, dev, total, seed, classes, given, output, out_dir, laten
     import torch
 
     from gantool.files.images import grid_png, png_bytes, to_uint8
-    from gantool.files.writing import NpyWriter, atomic_write, output as open_output, write_output
+    from gantool.files.writing import NpyWriter, atomic_write, output as open_output, safe_name, write_output
     from gantool.gan.sampling import CHUNK, array_chunks, generate, latent_chunks
     from gantool.progress import NullProgress, make_progress
 
@@ -120,7 +119,7 @@ def _draw(env, G, info, dev, total, seed, classes, given, output, out_dir, laten
                 grid.append(images)
             if out_dir is not None:
                 for i, image in enumerate(to_uint8(images), start=done):
-                    tag = f"-{_safe(info.classes[classes[i]])}" if classes else ""
+                    tag = f"-{safe_name(info.classes[classes[i]], 'class')}" if classes else ""
                     atomic_write(out_dir / f"{i:05d}{tag}.png", png_bytes(image))
             if npy is not None:
                 npy.write(z.numpy())
@@ -129,11 +128,6 @@ def _draw(env, G, info, dev, total, seed, classes, given, output, out_dir, laten
         progress.stop()
     if output is not None:
         write_output(env, output, grid_png(torch.cat(grid), nrow), "a PNG image", "-o")
-
-
-def _safe(name: str) -> str:
-    """A class name fit for a file name."""
-    return re.sub(r"[^\w.-]+", "_", name).strip("._") or "class"
 
 
 # For the man page (gantool.cli.docgen): (what it does, command line).

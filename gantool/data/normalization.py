@@ -30,7 +30,8 @@ class Normalization:
             return None
         return -self.mean[0] / self.std[0], (1 - self.mean[0]) / self.std[0]
 
-    def _stats(self, x):
+    def stats(self, x):
+        """(mean, std) as tensors shaped to broadcast over `x` (B, C, H, W) or (C, H, W), on its device."""
         import torch
 
         shape = (1, -1, 1, 1) if x.dim() == 4 else (-1, 1, 1)
@@ -40,12 +41,12 @@ class Normalization:
 
     def to_model(self, images):
         """Images in [0, 1], (B, C, H, W) or (C, H, W) -> what the model takes."""
-        mean, std = self._stats(images)
+        mean, std = self.stats(images)
         return (images - mean) / std
 
     def from_model(self, values):
         """What the model makes -> images in [0, 1] (clamped)."""
-        mean, std = self._stats(values)
+        mean, std = self.stats(values)
         return (values * std + mean).clamp(0, 1)
 
     def to_dict(self) -> dict:

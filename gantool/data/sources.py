@@ -198,12 +198,14 @@ def _folder(root: Path, channels: int | None, image_size: int | None,
     )
 
 
-def _arrays(path: Path) -> ImageData:
-    """`.npy` of images, or `.npz` with `images` and optional `labels` and `classes`."""
+def _arrays(path, name: str | None = None) -> ImageData:
+    """`.npy` of images, or `.npz` with `images` and optional `labels` and `classes` (a path, or a
+    binary stream called `name`)."""
     import torch
 
+    source, path = path, name or path
     try:
-        loaded = np.load(path, allow_pickle=False)
+        loaded = np.load(source, allow_pickle=False)
     except Exception as e:
         raise GantoolError(f"cannot read {path}: {e}") from None
     labels = classes = None
@@ -272,12 +274,7 @@ def load_images(sources: list[str], channels: int, size: int, stdin: bytes | Non
         if source == "-":
             blob = stdin or b""
             if blob.startswith((b"\x93NUMPY", b"PK")):
-                import tempfile
-
-                with tempfile.NamedTemporaryFile(suffix=".npz" if blob.startswith(b"PK") else ".npy") as f:
-                    f.write(blob)
-                    f.flush()
-                    add_batch(_arrays(Path(f.name)), "stdin")
+                add_batch(_arrays(io.BytesIO(blob), "<stdin>"), "stdin")
             else:
                 arrays.append(torch.from_numpy(load_image(io.BytesIO(blob), channels, size, name="<stdin>"))[None])
                 names.append("stdin")

@@ -173,6 +173,19 @@ def output(env: Env, target: str, what: str, option: str) -> Iterator[BinaryIO]:
             yield f
 
 
+def write_latents(env: Env, target: str, latents: np.ndarray, option: str = "--latents") -> None:
+    """Latent rows (N, D) as float32 .npy to file `target` or stdout (`-`)."""
+    with output(env, target, ".npy latents", option) as f:
+        NpyWriter(f, *latents.shape).write(latents)
+
+
+def safe_name(name: str, fallback: str = "image") -> str:
+    """A name fit for a file name (class names, image names in --out-dir)."""
+    import re
+
+    return re.sub(r"[^\w.\[\]-]+", "_", name).strip("._") or fallback
+
+
 class NpyWriter:
     """A float32 (N, D) `.npy` written row chunk by row chunk: the header first (N is known), then
     the rows, so a large array never has to sit in memory."""
