@@ -10,7 +10,7 @@ _gantool() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} cmd="" words i
     # the command is the first word that names one
     for ((i = 1; i < COMP_CWORD; i++)); do
-        case ${COMP_WORDS[i]} in train|sample|interpolate|arithmetic|invert|train-encoder|info) cmd=${COMP_WORDS[i]}; break ;; esac
+        case ${COMP_WORDS[i]} in train|sample|interpolate|arithmetic|invert|restore|train-encoder|info) cmd=${COMP_WORDS[i]}; break ;; esac
     done
     # the value of the option before the cursor
     case "$cmd:$prev" in
@@ -86,12 +86,32 @@ _gantool() {
         invert:--steps) COMPREPLY=(); return ;;
         invert:--lr) COMPREPLY=(); return ;;
         invert:--loss) COMPREPLY=($(compgen -W "mse l1" -- "$cur")); return ;;
-        invert:--perceptual) COMPREPLY=(); return ;;
         invert:--prior) COMPREPLY=(); return ;;
         invert:--restarts) COMPREPLY=(); return ;;
+        invert:--perceptual) COMPREPLY=(); return ;;
         invert:--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
         invert:--seed) COMPREPLY=(); return ;;
         invert:--threads) COMPREPLY=(); return ;;
+        restore:-m|restore:--model) _gantool_files; return ;;
+        restore:--reference) _gantool_files; return ;;
+        restore:--variants) COMPREPLY=(); return ;;
+        restore:--init) _gantool_files; return ;;
+        restore:-c|restore:--class) COMPREPLY=(); return ;;
+        restore:-o|restore:--output) _gantool_files; return ;;
+        restore:--out-dir) _gantool_files; return ;;
+        restore:--latents) _gantool_files; return ;;
+        restore:--mask) _gantool_files; COMPREPLY+=($(compgen -W "center random:0.5" -- "$cur")); return ;;
+        restore:--blur) COMPREPLY=(); return ;;
+        restore:--noise) COMPREPLY=(); return ;;
+        restore:--downsample) COMPREPLY=(); return ;;
+        restore:--steps) COMPREPLY=(); return ;;
+        restore:--lr) COMPREPLY=(); return ;;
+        restore:--loss) COMPREPLY=($(compgen -W "mse l1" -- "$cur")); return ;;
+        restore:--prior) COMPREPLY=(); return ;;
+        restore:--restarts) COMPREPLY=(); return ;;
+        restore:--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
+        restore:--seed) COMPREPLY=(); return ;;
+        restore:--threads) COMPREPLY=(); return ;;
         train-encoder:-m|train-encoder:--model) _gantool_files; return ;;
         train-encoder:-o|train-encoder:--output) _gantool_files; return ;;
         train-encoder:--steps) COMPREPLY=(); return ;;
@@ -111,15 +131,16 @@ _gantool() {
         'sample') words="-m --model -n --count -o --output --out-dir --latents --latents-in -c --class --nrow --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'interpolate') words="-m --model -s --steps --method --mode --loop -c --class -o --output --animate --fps --latents --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'arithmetic') words="-m --model -n --count --jitter -c --class -o --output --latents --device --seed --threads -q --quiet --json --debug -h --help" ;;
-        'invert') words="-m --model --init -c --class -o --output --out-dir --latents --steps --lr --loss --perceptual --prior --restarts --device --seed --threads -q --quiet --json --debug -h --help" ;;
+        'invert') words="-m --model --init -c --class -o --output --out-dir --latents --steps --lr --loss --prior --restarts --perceptual --device --seed --threads -q --quiet --json --debug -h --help" ;;
+        'restore') words="-m --model --simulate --reference --paste-known --variants --init -c --class -o --output --out-dir --latents --mask --blur --noise --downsample --gray --no-gray --steps --lr --loss --prior --restarts --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'train-encoder') words="-m --model -o --output --steps --batch-size --lr --ndf --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'info') words="--device --seed --threads -q --quiet --json --debug -h --help" ;;
     esac
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$words" -- "$cur"))
     elif [[ -z $cmd ]]; then
-        COMPREPLY=($(compgen -W "train sample interpolate arithmetic invert train-encoder info" -- "$cur"))
-    elif [[ " interpolate arithmetic invert info " == *" $cmd "* ]]; then
+        COMPREPLY=($(compgen -W "train sample interpolate arithmetic invert restore train-encoder info" -- "$cur"))
+    elif [[ " interpolate arithmetic invert restore info " == *" $cmd "* ]]; then
         _gantool_files
     fi
 }

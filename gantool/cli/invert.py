@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from gantool.cli import kit
+from gantool.cli import kit, search
 from gantool.context import Env
 from gantool.latent.invert import InvertSettings
 
@@ -20,14 +20,8 @@ def invert(
         metavar="IMAGES...", show_default=False,
         help="Image files, folders of images, .npy/.npz batches, or - for stdin (the default).")] = None,
     model: kit.Model = None,
-    init: Annotated[str, typer.Option(
-        "--init", show_default=False, metavar="HOW",
-        help="random (default), best-of-K (the closest of K random latents, forward passes only), encoder (the "
-             "guess of the encoder beside the model, from `gantool train-encoder`), or a .npy of starting latents, "
-             "one row per image.")] = "random",
-    class_: Annotated[Optional[str], typer.Option(
-        "--class", "-c", show_default=False, metavar="CLASS",
-        help="Conditional models: invert with this class (index or name) (default: try every class, keep the best).")] = None,
+    init: search.Init = "random",
+    class_: search.SearchClass = None,
     output: Annotated[Optional[str], typer.Option(
         "--output", "-o", show_default=False, metavar="FILE",
         help="Write a PNG grid of target | reconstruction pairs here (- for stdout).")] = None,
@@ -48,14 +42,11 @@ def invert(
     import secrets
 
     import numpy as np
-    import torch
 
     from gantool.data.sources import load_images
-    from gantool.errors import BadValue, GantoolError, UsageError
-    from gantool.files.reading import read_input, read_latents
+    from gantool.errors import UsageError
+    from gantool.files.reading import read_input
     from gantool.files.writing import STDIO
-    from gantool.gan.sampling import resolve_class
-    from gantool.latent.encoder import encode, encoder_path
     from gantool.latent.invert import InvertSettings, invert as run_inversion, quality
     from gantool.models import loader
     from gantool.progress import make_progress
@@ -74,38 +65,22 @@ def invert(
         raise UsageError("--latents - and --json cannot share stdout")
     info = loader.inspect(model, kinds=("gan",))
     cfg = info.config
-    if class_ is not None and not cfg.conditional:
-        raise BadValue("class", class_, f"{model} is unconditional: it has no classes")
-    if init not in ("random", "encoder") and not init.startswith("best-of-") and not init.endswith(".npy"):
-        raise BadValue("init", init, "must be random, best-of-K, encoder or a .npy file")
-    if init == "encoder":
-        encoder_file = encoder_path(model)
-        if not encoder_file.exists():
-            raise GantoolError(f"--init encoder: no encoder beside the model ({encoder_file})",
-                               f"train one with `gantool train-encoder -m {model}`")
-        loader.inspect(encoder_file, kinds=("encoder",))
-    if init.startswith("best-of-") and not (init[8:].isdigit() and 1 <= int(init[8:]) <= 4096):
-        raise BadValue("init", init, "best-of-K needs K from 1 to 4096")
+    search.check_class(class_, model, info)
+    search.check_init(init, model)
     stdin = read_input(env, STDIO, "images or a .npy/.npz batch") if STDIO in sources else None
-    targets8, names = load_images(sources, cfg.channels, cfg.image_size, stdin)
-    start = init
-    if init.endswith(".npy"):
-        start = torch.from_numpy(read_latents(env, init))
-        if start.shape[0] != len(names) or start.shape[1] not in (cfg.nz, cfg.latent_dim):
-            raise BadValue("init", init, f"holds {start.shape[0]} rows of {start.shape[1]}; this needs {len(names)} "
-                                         f"rows of {cfg.nz} or {cfg.latent_dim}")
+    targets8, names = load_images(sources, cfg.channels, cfg.image_size, stdin, exact_channels=(
+        "convert it to grayscale first" if cfg.channels == 1 else "gantool restore --gray colorizes grayscale images"))
+    start = search.read_start(env, init, len(names), cfg)
 
     # ---- work ----
     dev, loaded = kit.load_generator(env, model, roles=("generator", "discriminator") if inv.perceptual else None)
     norm = loaded.normalization
     seed = env.options.seed if env.options.seed is not None else secrets.randbelow(2**31)
     targets = norm.to_model(targets8.float().div(255)).to(dev)
-    if init == "encoder":
-        start = encode(loader.load(encoder_path(model), dev, kinds=("encoder",))["encoder"], targets)
-    classes = (torch.full((len(names),), resolve_class(class_, info.classes), dtype=torch.int64)
-               if class_ is not None else None)
+    start = search.start_latents(start, model, dev, lambda: targets)
     result = run_inversion(loaded["generator"], targets, inv, seed, D=loaded.nets.get("discriminator"),
-                           classes=classes, init=start, progress=make_progress(env, "invert"))
+                           classes=search.classes_for(class_, info, len(names)), init=start,
+                           progress=make_progress(env, "invert"))
     recon01 = norm.from_model(result.images.float()).cpu()
     target01 = targets8.float().div(255)
     psnr, ssim = quality(recon01, target01)
@@ -117,14 +92,15 @@ def invert(
         for row in rows:
             env.write_text(json.dumps(row, sort_keys=True) + "\n")
     else:
-        table = _table(rows, float(np.mean([r["psnr"] for r in rows])), float(np.mean([r["ssim"] for r in rows])))
+        columns = [("image", "image", ""), ("psnr", "PSNR dB", ".2f"), ("ssim", "SSIM", ".4f"), ("loss", "loss", ".4g")]
+        text = search.table(rows, columns + ([("class", "class", "")] if cfg.conditional else []))
         if latents == STDIO:
             if not env.options.quiet:
-                env.stderr.write(table)
+                env.stderr.write(text)
         else:
-            env.write_text(table)
+            env.write_text(text)
     env.log(f"inverted {kit.plural(len(names), 'image')} in {inv.steps} steps x {inv.restarts} restart(s) "
-            f"(seed {seed}): mean PSNR {float(psnr.mean()):.2f} dB, SSIM {float(ssim.mean()):.3f}")
+            f"(seed {seed}): mean PSNR {float(np.mean(psnr.numpy())):.2f} dB, SSIM {float(ssim.mean()):.3f}")
 
 
 def _write(env, names, target01, recon01, latents_array, output, out_dir, latents) -> None:
@@ -141,24 +117,6 @@ def _write(env, names, target01, recon01, latents_array, output, out_dir, latent
     if out_dir is not None:
         for name, image in zip(names, to_uint8(recon01)):
             atomic_write(out_dir / f"{safe_name(name)}.png", png_bytes(image))
-
-
-def _table(rows: list[dict], mean_psnr: float, mean_ssim: float) -> str:
-    import io
-
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(show_header=True, header_style="bold")
-    for column in ("image", "PSNR dB", "SSIM", "loss") + (("class",) if rows[0]["class"] is not None else ()):
-        table.add_column(column, justify="left" if column in ("image", "class") else "right")
-    for r in rows:
-        table.add_row(r["image"], f"{r['psnr']:.2f}", f"{r['ssim']:.4f}", f"{r['loss']:.4g}",
-                      *((r["class"],) if r["class"] is not None else ()))
-    table.add_row("mean", f"{mean_psnr:.2f}", f"{mean_ssim:.4f}", "", *(("",) if rows[0]["class"] is not None else ()))
-    buf = io.StringIO()
-    Console(file=buf, width=100, no_color=True, force_terminal=False).print(table)
-    return buf.getvalue()
 
 
 # For the man page (gantool.cli.docgen): (what it does, command line).

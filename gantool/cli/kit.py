@@ -57,6 +57,7 @@ COMPLETE = {
     "--device": (DEVICE_CHOICES, False),
     "--data": (BUILTIN, True),
     "--class": ((), False),  # class names live in the model file
+    "--mask": (("center", "random:0.5"), True),
 }
 
 

@@ -38,9 +38,9 @@ def _decoding(path):
         raise GantoolError(f"cannot read image {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
 
 
-def image_is_gray(path: str | os.PathLike) -> bool:
-    """Whether an image file is grayscale, reading only its header."""
-    with _decoding(path), Image.open(path) as im:
+def image_is_gray(path, name: str | None = None) -> bool:
+    """Whether an image file (or a binary stream called `name`) is grayscale, reading only its header."""
+    with _decoding(name or path), Image.open(path) as im:
         return im.mode in GRAY_MODES
 
 

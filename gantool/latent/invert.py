@@ -27,20 +27,27 @@ OPT = "Optimisation"
 
 
 @dataclass
-class InvertSettings:
+class SearchSettings:
+    """How a latent is searched: shared by `invert` and `restore`."""
+
     steps: int = setting(300, "Adam steps.", OPT, ge=1)
     lr: float = setting(0.05, "Peak learning rate (linear warm-up over the first 5% of steps, then cosine decay).",
                         OPT, gt=0)
     loss: str = setting("mse", "Pixel loss: mse or l1.", OPT, choices=("mse", "l1"))
-    perceptual: float = setting(0.0, "Weight of a term on the discriminator's features (nothing to download).",
-                                OPT, ge=0)
     prior: float = setting(0.0, "Weight of a penalty on |z|^2 / nz (keeps z where the generator was trained).", OPT,
                            ge=0)
     restarts: int = setting(1, "Random starts per image, optimized together; each image keeps its best.", OPT,
                             ge=1, le=64)
+    perceptual = 0.0  # InvertSettings makes it a setting; restore compares degraded images, not D's features
 
     def validate(self) -> None:
         check(self)
+
+
+@dataclass
+class InvertSettings(SearchSettings):
+    perceptual: float = setting(0.0, "Weight of a term on the discriminator's features (nothing to download).",
+                                OPT, ge=0)
 
 
 @dataclass
@@ -49,9 +56,11 @@ class Inversion:
     images: torch.Tensor  # (N, C, H, W) in the model's range, G(latents)
     loss: torch.Tensor  # (N,) final objective per image
     classes: torch.Tensor | None  # (N,) the class each image was inverted with (conditional models)
+    candidates: torch.Tensor  # (N, K, D) every start's final latent (K = restarts x searched classes)
+    candidate_loss: torch.Tensor  # (N, K) and its objective
 
 
-def _image_seed(seed: int, image: torch.Tensor) -> int:
+def image_seed(seed: int, image: torch.Tensor) -> int:
     digest = hashlib.sha256(image.detach().cpu().float().numpy().tobytes()).digest()
     return (seed * 1_000_003 + int.from_bytes(digest[:8], "little")) % (2**63)
 
@@ -62,27 +71,40 @@ def start_latents(G, targets: torch.Tensor, seed: int, per_image: int) -> torch.
 
     rows = []
     for image in targets:
-        gen = torch.Generator().manual_seed(_image_seed(seed, image))
+        gen = torch.Generator().manual_seed(image_seed(seed, image))
         rows.append(torch.randn(per_image, G.cfg.nz, generator=gen))
     return torch.cat(rows)
 
 
-def _per_image(a: torch.Tensor, b: torch.Tensor, kind: str) -> torch.Tensor:
+def _per_image(a: torch.Tensor, b: torch.Tensor, kind: str, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Each image's mean error; with `weight` (broadcast over the batch and channels), the mean
+    over the weighted pixels only."""
     d = a - b
-    return (d.pow(2) if kind == "mse" else d.abs()).flatten(1).mean(1)
+    err = d.pow(2) if kind == "mse" else d.abs()
+    if weight is None:
+        return err.flatten(1).mean(1)
+    w = weight.expand_as(err)
+    return (err * w).flatten(1).sum(1) / w.flatten(1).sum(1).clamp_min(1e-8)
 
 
-def invert(G, targets: torch.Tensor, settings: InvertSettings, seed: int, D=None, classes: torch.Tensor | None = None,
-           init: torch.Tensor | str = "random", progress=None) -> Inversion:
+def invert(G, targets: torch.Tensor, settings: SearchSettings, seed: int, D=None, classes: torch.Tensor | None = None,
+           init: torch.Tensor | str = "random", progress=None, observe=None,
+           weight: torch.Tensor | None = None) -> Inversion:
     """Invert `targets` (N, C, H, W, in the model's range, on G's device).
 
     `init`: "random", "best-of-K" (the closest of K random latents, by forward passes only), or a
     tensor (N, nz) or (N, D) of starting latents. `classes` (N,) fixes conditional models' classes;
     None searches them (every class is tried, each image keeps its best).
+
+    `observe` maps G's output to what the targets are (a degradation: gantool.latent.restore); the
+    targets are then observations, and `weight` (1, 1, h, w) marks which of their pixels count.
     """
     import torch
 
     settings.validate()
+    if observe is not None and settings.perceptual > 0:
+        raise BadValue("perceptual", settings.perceptual, "compares whole images; it cannot see through a degradation")
+    seen = observe or (lambda img: img)
     G.requires_grad_(False)  # only z learns
     if D is not None:
         D.requires_grad_(False)
@@ -125,7 +147,7 @@ def invert(G, targets: torch.Tensor, settings: InvertSettings, seed: int, D=None
             for a in range(0, flat.shape[0], 512):
                 zz = flat[a:a + 512]
                 img = G(torch.cat([zz, ok[a:a + 512]], 1) if ok is not None else zz)
-                scores.append(_per_image(img, tk[a:a + 512], settings.loss))
+                scores.append(_per_image(seen(img), tk[a:a + 512], settings.loss, weight))
             best = torch.cat(scores).view(n, per, k).argmin(2)
             z0 = pool.gather(2, best[..., None, None].expand(n, per, 1, cfg.nz)).reshape(-1, cfg.nz)
         else:
@@ -145,7 +167,7 @@ def invert(G, targets: torch.Tensor, settings: InvertSettings, seed: int, D=None
 
     def objective(z):
         img = render(z)
-        loss = _per_image(img, t, settings.loss)
+        loss = _per_image(seen(img), t, settings.loss, weight)
         if features is not None:
             loss = loss + settings.perceptual * (features(img) - target_features).pow(2).flatten(1).mean(1)
         if settings.prior > 0:
@@ -168,11 +190,12 @@ def invert(G, targets: torch.Tensor, settings: InvertSettings, seed: int, D=None
         loss, img = objective(z)
         best = loss.view(n, per).argmin(1)
         idx = torch.arange(n, device=device) * per + best
-        zb = z.detach()[idx]
         chosen = cls[idx] if cls is not None else None
-        latents = torch.cat([zb, onehot[idx]], 1) if onehot is not None else zb
-        return Inversion(latents.cpu(), img[idx].detach(), loss.view(n, per).gather(1, best[:, None])[:, 0].cpu(),
-                         chosen.cpu() if chosen is not None else None)
+        every = torch.cat([z.detach(), onehot], 1) if onehot is not None else z.detach()
+        loss = loss.view(n, per)
+        return Inversion(every[idx].cpu(), img[idx].detach(), loss.gather(1, best[:, None])[:, 0].cpu(),
+                         chosen.cpu() if chosen is not None else None,
+                         every.view(n, per, -1).cpu(), loss.cpu())
 
 
 def quality(recon01: torch.Tensor, target01: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
