@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # gantool latent tools: walks between samples (a grid, a looping GIF), latents that come back to
-# pictures, and latent arithmetic, all through pipes.
+# pictures, latent arithmetic, and damaged digits repaired through the generator, all through pipes.
 #
 #   examples/latent_walks.sh [WORKDIR]      # trains the default model first (about a minute on a CPU)
 #   QUICK=1 examples/latent_walks.sh DIR    # a few training steps only (the test suite runs this)
@@ -35,4 +35,12 @@ python3 -c 'import sys, numpy; print("arithmetic:", numpy.load(sys.argv[1]).shap
 gantool --seed 8 sample -n 4 --out-dir "$work/drawn" -q
 gantool --seed 8 invert "$work/drawn" --restarts 2 --init best-of-16 --steps 100 --latents "$work/inverted.npy" \
     -o "$work/inverted.png"
-echo "latent walks: see $work/slerp.png, $work/lerp.png, $work/loop.gif, $work/arithmetic.png, $work/inverted.png" >&2
+# 6. Restoration: real digits with a hole cut out, refilled by the model (damaged | restored | original,
+#    PSNR of each on stdout); then the same digits 4x smaller and noisy, scaled back up, 3 variants each.
+python3 -c 'import sys, numpy, sklearn.datasets as d; numpy.save(sys.argv[1], (d.load_digits().images[-8:] * 255 / 16).round().astype("uint8"))' "$work/digits.npy"
+gantool --seed 9 restore --simulate --mask center "$work/digits.npy" --restarts 2 --steps 100 --paste-known \
+    -o "$work/inpainted.png"
+gantool --seed 9 restore --simulate --downsample 4 --noise 0.05 "$work/digits.npy" --variants 3 --steps 100 \
+    -o "$work/upscaled.png" --latents "$work/upscaled.npy" -q
+echo "latent walks: see $work/slerp.png, $work/lerp.png, $work/loop.gif, $work/arithmetic.png, $work/inverted.png," \
+    "$work/inpainted.png, $work/upscaled.png" >&2

@@ -138,8 +138,22 @@ def test_variant_picking_skips_near_duplicates():
     assert pick_variants(images[:, :2], torch.tensor([[0.1, 0.2]]), 2).tolist() == [[0, 1]]  # too few differ
     known = torch.ones(1, 1, 4, 4)
     known[..., 1:3, 1:3] = 0
-    pasted = paste_known(torch.ones(1, 1, 4, 4), torch.zeros(1, 1, 4, 4), known)
-    assert pasted.sum() == 4
+    pasted = paste_known(torch.ones(1, 1, 4, 4), torch.zeros(1, 1, 4, 4), Damage(mask="center"), known)
+    assert pasted.sum() == 4  # the hole keeps the restoration, the rest is the input
+
+
+@pytest.mark.parametrize("damage", [Damage(downsample=4), Damage(gray=True), Damage(gray=True, downsample=2),
+                                    Damage(mask="center", downsample=2)])
+def test_paste_known_projects_onto_the_images_consistent_with_the_input(damage):
+    gen = torch.Generator().manual_seed(0)
+    truth = torch.rand(6, 3, 16, 16, generator=gen) * 0.4 + 0.3
+    guess = truth + 0.05 * torch.randn(truth.shape, generator=gen)  # near enough that nothing clips
+    known = damage.known(16, seed=0)
+    y = damage.observe(truth)
+    kept = paste_known(guess, y, damage, known)
+    w = known if known is not None else 1
+    torch.testing.assert_close(damage.observe(kept) * w, y * w, atol=2e-3, rtol=0)  # it damages into the input
+    assert (kept - truth).pow(2).mean() < (guess - truth).pow(2).mean()  # and is closer to the truth
 
 
 def test_restore_refusals(gantool, tmp_path, digits_gan, tiny_gan):
@@ -163,6 +177,7 @@ def test_restore_refusals(gantool, tmp_path, digits_gan, tiny_gan):
     assert "--mask" in refused(held, "--mask", "random:1.5")
     assert "--mask" in refused(held, "--mask", "middle")
     assert "--paste-known" in refused(held, "--blur", "1", "--mask", "center", "--paste-known")
+    assert "--paste-known" in refused(held, "--noise", "0.1", "--paste-known")
     assert "--restarts" in refused(held, "--mask", "center", "--variants", "4", "--restarts", "2")
     assert "--reference" in refused(held, "--simulate", "--mask", "center", "--reference", held)
     np.save(tmp_path / "two.npy", np.load(held)[:2])
@@ -171,3 +186,23 @@ def test_restore_refusals(gantool, tmp_path, digits_gan, tiny_gan):
     # invert refuses an image with the wrong number of channels too, rather than converting it silently
     r = gantool("invert", tmp_path / "red.png", "-m", tiny_gan, "--latents", tmp_path / "z.npy")
     assert "colour" in one_line_error(r, "invert")
+
+
+def test_gray_input_is_colorized_by_a_colour_model(gantool, tmp_path):
+    rng = np.random.default_rng(0)
+    colours = rng.integers(0, 256, (48, 3, 1, 1)).astype(np.uint8)
+    images = np.broadcast_to(colours, (48, 3, SIZE, SIZE)).copy()
+    np.save(tmp_path / "rgb.npy", images)
+    r = gantool("train", "--data", tmp_path / "rgb.npy", "--out", tmp_path / "run", "--steps", "3", "--nz", "8",
+                "--ngf", "8", "--ndf", "8", "--image-size", str(SIZE), "--batch-size", "16", "-q")
+    assert r.code == 0, r.stderr
+    model = tmp_path / "run" / "model.safetensors"
+    gray = (images.astype(np.float64) * np.array([0.299, 0.587, 0.114])[None, :, None, None]).sum(1, keepdims=True)
+    np.save(tmp_path / "gray.npy", gray.round().astype(np.uint8)[:4])
+    refused = gantool("restore", tmp_path / "gray.npy", "-m", model, "--noise", "0.1", "--latents", tmp_path / "z.npy")
+    assert "--gray" in one_line_error(refused, "restore")
+    np.save(tmp_path / "ref.npy", images[:4])
+    r = gantool("restore", tmp_path / "gray.npy", "-m", model, "--gray", "--steps", "3", "--out-dir", tmp_path / "out",
+                "--reference", tmp_path / "ref.npy", "--latents", tmp_path / "z.npy")
+    assert r.code == 0, r.stderr
+    assert Image.open(tmp_path / "out" / "gray[0].png").mode == "RGB" and "restored PSNR" in r.text

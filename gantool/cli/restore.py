@@ -33,7 +33,9 @@ def restore(
         help="The clean originals, one per image, in the same order (files, folders or batches; repeatable): "
              "PSNR and SSIM of the damaged input and of the restoration.")] = None,
     paste_known: Annotated[bool, typer.Option(
-        "--paste-known", help="Inpainting: keep the input's known pixels, fill only the missing ones.")] = False,
+        "--paste-known", help="Keep what the input shows: its known pixels (--mask), its block averages "
+                              "(--downsample), its luminance (--gray); only the rest comes from the generator. "
+                              "Not with --blur; with --noise it keeps the noise too.")] = False,
     variants: Annotated[int, typer.Option(
         "--variants", min=1, max=MAX_VARIANTS, show_default=False, metavar="V",
         help="Keep V visibly different restorations per image from the restarts, best first (default: 1; "
@@ -93,9 +95,9 @@ def restore(
         raise UsageError(f"--variants {variants} needs --restarts {variants} or more (given {opt.restarts})")
     if simulate and reference:
         raise UsageError("--simulate measures against its own clean input: --reference is for damaged input")
-    if paste_known and (dmg.mask is None or dmg.blur or dmg.downsample > 1 or dmg.gray):
-        raise UsageError("--paste-known keeps the known pixels of an inpainting: it needs --mask, without --blur, "
-                         "--downsample or --gray (whose pixels are not the clean image's)")
+    if paste_known and (dmg.blur or not (dmg.mask or dmg.downsample > 1 or dmg.gray)):
+        raise UsageError("--paste-known keeps what the input shows under --mask, --downsample or --gray; "
+                         "a blurred input has no pixels to keep")
     latents = kit.check_outputs(env, [("-o", output, "a PNG image"), ("--out-dir", out_dir, "folder"),
                                       ("--latents", latents, ".npy latents")], default="--latents",
                                 hint="use -o panel.png, --out-dir DIR, --latents FILE or a pipe")["--latents"]
@@ -149,7 +151,7 @@ def restore(
                          init=start, progress=make_progress(env, "restore"))
     restored01, rows_latents, losses = _variants(G, norm, result, variants)  # (N, V, ...), best first
     if paste_known:
-        restored01 = paste(restored01, seen01[:, None], known[:, None])
+        restored01 = paste(restored01, observed01[:, None], dmg, known)
     rows = []
     for i, name in enumerate(names):
         rows.append({"image": name, "loss": float(result.loss[i]),

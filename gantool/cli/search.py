@@ -91,7 +91,7 @@ def table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str:
     for r in rows:
         out.add_row(*(format(r[key], fmt) if fmt and r[key] is not None else str(r[key] or "")
                       for key, _, fmt in columns))
-    if len(rows) > 1:
+    if len(rows) > 1 and any(fmt and key != "loss" for key, _, fmt in columns):
         means = []
         for key, _, fmt in columns:
             values = [r[key] for r in rows if r[key] is not None]

@@ -54,7 +54,7 @@ class Damage:
             if not 0 < p < 1:
                 raise BadValue("mask", self.mask, "random:P needs a fraction P between 0 and 1, e.g. random:0.8")
         if self.gray and channels != 3:
-            raise BadValue("gray", True, "colorizes: it needs a colour model, and this one draws grayscale")
+            raise BadValue("gray", None, "colorizes: it needs a colour model, and this one draws grayscale")
         if size % self.downsample:
             raise BadValue("downsample", self.downsample, f"must divide the model's image size, {size}")
         if self.blur > size:
@@ -147,9 +147,28 @@ def restore(G, normalization, observed01: torch.Tensor, damage: Damage, known: t
                   weight=known)
 
 
-def paste_known(restored01: torch.Tensor, observed01: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
-    """Inpainting: the input's known pixels, the restoration's elsewhere (same size and channels)."""
-    return observed01 * known + restored01 * (1 - known)
+def paste_known(restored01: torch.Tensor, observed01: torch.Tensor, damage: Damage,
+                known: torch.Tensor | None) -> torch.Tensor:
+    """Keep what the input shows: the image closest to the restoration (N, ..., C, H, W) whose damage,
+    noise aside, is exactly the input (N, ..., c, h, w): for a mask, the known pixels pasted back;
+    under --downsample, each block shifted to the input's average; under --gray, each pixel's colour
+    shifted to the input's luminance. (The orthogonal projection onto the images consistent with the
+    input, as the operator's rows are orthogonal; blur has no such projection.)"""
+    import torch
+
+    size = restored01.shape[-1]
+    lead = restored01.shape[:-3]
+    x = restored01.reshape(-1, *restored01.shape[-3:])
+    y = observed01.expand(*lead, *observed01.shape[-3:]).reshape(-1, *observed01.shape[-3:])
+    residual = y - damage.observe(x)  # in the input's space
+    if known is not None:
+        residual = residual * known
+    if damage.downsample > 1:
+        residual = torch.nn.functional.interpolate(residual, size=(size, size), mode="nearest")
+    if damage.gray:
+        w = torch.tensor(LUMA, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+        residual = residual * w / w.pow(2).sum()
+    return (x + residual).clamp(0, 1).reshape(restored01.shape)
 
 
 def pick_variants(images01: torch.Tensor, loss: torch.Tensor, count: int, apart: float = 0.05) -> torch.Tensor:
