@@ -291,3 +291,56 @@ def test_taps_are_exact_and_gradients_flow(resnet18_pth):
     assert feats[clf.head].shape == (2, 512)  # the penultimate representation
     logits[:, 0].sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_image_chunks_match_load_images(tmp_path):
+    from gantool.data.chunks import ImageChunks
+    from gantool.data.sources import load_images
+
+    images, _ = digits(70)
+    (tmp_path / "f" / "sub").mkdir(parents=True)
+    for i in range(5):
+        Image.fromarray(images[i]).save(tmp_path / "f" / "sub" / f"{i}.png")
+    np.save(tmp_path / "b.npy", images)
+    Image.fromarray(images[0]).save(tmp_path / "one.png")
+    sources = [str(tmp_path / "f"), str(tmp_path / "b.npy"), str(tmp_path / "one.png")]
+    whole, names = load_images(sources, 3, 16)
+    chunks = ImageChunks(sources, 3, 16, chunk=32)
+    assert chunks.total == 76
+    got = list(chunks)
+    assert all(len(ns) <= 32 and len(x) == len(ns) for x, ns in got) and len(got) >= 3
+    assert [n for _, ns in got for n in ns] == names
+    assert torch.equal(torch.cat([x for x, _ in got]), whole)
+
+
+def test_a_gantool_file_can_hold_a_zoo_model(gantool, tmp_path, batch):
+    from gantool.files.modelfile import with_prefix
+    from gantool.models.zoo import TorchvisionConfig, build
+
+    torch.manual_seed(0)
+    cfg = TorchvisionConfig("squeezenet1_1", num_classes=2)
+    net = build(cfg)["classifier"]
+    data = {"image_size": 64, "resize_size": 72, "channels": 3, "classes": ["cat", "dog"],
+            "normalization": {"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}}
+    path = tmp_path / "pets.safetensors"
+    modelfile.save(path, "classifier", with_prefix(net.state_dict(), "classifier"), cfg.to_dict(), data, {})
+    for args in (["-m", path], ["-m", "squeezenet1_1", "--weights", path]):
+        r = gantool(*ONE, "--json", "classify", batch[0], *args)
+        assert r.code == 0, r.stderr
+        assert {t["class"] for t in json.loads(r.text.splitlines()[0])["top"]} == {"cat", "dog"}
+    clf = load_classifier(str(path))
+    assert (clf.input_size, clf.resize_size, clf.normalization.std) == (64, 72, (0.25, 0.25, 0.25))
+    line = one_line_error(gantool(*ONE, "classify", batch[0], "-m", "resnet18", "--weights", path), "classify", 2)
+    assert "squeezenet1_1" in line
+    assert "torchvision squeezenet1_1, 2 classes" in gantool("info", path).text
+
+
+def test_classify_many_images_in_chunks(trained, gantool, tmp_path):
+    images, labels = digits(150)
+    np.save(tmp_path / "many.npy", images)
+    r = gantool(*ONE, "--json", "classify", tmp_path / "many.npy", "-m", trained[0], "-k", "1")
+    assert r.code == 0, r.stderr
+    rows = [json.loads(line) for line in r.text.splitlines()]
+    assert [row["image"] for row in rows] == [f"many[{i}]" for i in range(150)]
+    assert (np.array([int(row["top"][0]["class"]) for row in rows]) == labels).mean() >= 0.9
+    assert "classify 150/150" in r.stderr  # progress lines on a non-terminal stderr

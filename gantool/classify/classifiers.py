@@ -272,21 +272,9 @@ def _file(path: str, device) -> Classifier:
 
 # ---- predictions ---------------------------------------------------------------------------------------
 
-def top_k(clf: Classifier, images_uint8: torch.Tensor, k: int, device, chunk: int = 64, progress=None) -> tuple:
-    """(probabilities (N, k), class indices (N, k)) for uint8 images (N, C, H, W), in chunks."""
-    k = min(k, clf.num_classes)
-    probs, idx = [], []
-    n = images_uint8.shape[0]
-    if progress is not None:
-        progress.start(n)
+def top_k(clf: Classifier, images_uint8: torch.Tensor, k: int, device) -> tuple:
+    """(probabilities (N, k), class indices (N, k)), most probable first, for uint8 images (N, C, H, W)."""
     with torch.inference_mode():
-        for start in range(0, n, chunk):
-            x = images_uint8[start:start + chunk].to(device).float().div(255)
-            p, i = clf(x).float().softmax(1).topk(k, 1)
-            probs.append(p.cpu())
-            idx.append(i.cpu())
-            if progress is not None:
-                progress.update(min(n, start + chunk), {})
-    if progress is not None:
-        progress.stop()
-    return torch.cat(probs), torch.cat(idx)
+        x = images_uint8.to(device).float().div(255)
+        p, i = clf(x).float().softmax(1).topk(min(k, clf.num_classes), 1)
+    return p.cpu(), i.cpu()

@@ -10,6 +10,7 @@ from gantool.cli import kit
 from gantool.context import Env
 
 MAX_TOP = 1000
+CHUNK = 64  # images per forward pass: 64 x 3 x 256 x 256 uint8 is 12 MB, its float copy 50 MB
 
 
 @kit.command()
@@ -29,13 +30,14 @@ def classify(
 
     Images are read at the size the model loads them (zoo models: 256, then centre-cropped to 224
     inside the model, as their weights expect; gantool files: their own size), converted to its
-    channels (a gray image is repeated to RGB for RGB models), and classified in batches. A table
-    on stdout (image, then class: probability for the top K), or with --json one JSON object per
-    image.
+    channels (a gray image is repeated to RGB for RGB models), and classified 64 at a time, in
+    bounded memory. A table on stdout (image, then class: probability for the top K), or with --json
+    one JSON object per image (written as each chunk is done).
     """
     import json
 
-    from gantool.data.sources import load_images
+    from gantool.classify.classifiers import top_k
+    from gantool.data.chunks import ImageChunks
     from gantool.errors import UsageError
     from gantool.files.reading import read_input
     from gantool.files.writing import STDIO
@@ -46,20 +48,29 @@ def classify(
         raise UsageError("stdin can be read once: give - at most once")
     dev, clf = kit.load_classifier(env, model, pretrained, weights)
     stdin = read_input(env, STDIO, "images or a .npy/.npz batch") if STDIO in sources else None
-    pixels, names = load_images(sources, clf.channels, clf.resize_size, stdin)
-    from gantool.classify.classifiers import top_k
-
-    probs, idx = top_k(clf, pixels, top, dev, progress=make_progress(env, "classify") if len(names) > 256 else None)
-    rows = [{"image": name, "top": [{"class": clf.classes[int(i)], "index": int(i), "probability": round(float(p), 6)}
-                                    for p, i in zip(probs[n], idx[n])]}
-            for n, name in enumerate(names)]
-    if env.options.json:
-        for row in rows:
-            env.write_text(json.dumps(row, sort_keys=True) + "\n")
-    else:
+    chunks = ImageChunks(sources, clf.channels, clf.resize_size, stdin, chunk=CHUNK)
+    progress = make_progress(env, "classify") if chunks.total > CHUNK else None
+    if progress is not None:
+        progress.start(chunks.total)
+    rows, done = [], 0
+    for pixels, names in chunks:
+        probs, idx = top_k(clf, pixels, top, dev)
+        chunk = [{"image": name, "top": [{"class": clf.classes[int(i)], "index": int(i),
+                                          "probability": round(float(p), 6)} for p, i in zip(probs[n], idx[n])]}
+                 for n, name in enumerate(names)]
+        if env.options.json:  # JSON lines as they come; the table needs them all
+            env.write_text("".join(json.dumps(row, sort_keys=True) + "\n" for row in chunk))
+        else:
+            rows += chunk
+        done += len(names)
+        if progress is not None:
+            progress.update(done, {})
+    if progress is not None:
+        progress.stop()
+    if not env.options.json:
         env.write_text(_table(rows))
     weights = f" ({clf.source})" if clf.source != clf.name else ""
-    env.log(f"classified {kit.plural(len(names), 'image')} with {clf.name}{weights}")
+    env.log(f"classified {kit.plural(done, 'image')} with {clf.name}{weights}")
 
 
 def _table(rows: list[dict]) -> str:
