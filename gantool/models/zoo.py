@@ -202,7 +202,8 @@ def with_state(name: str, state: dict, source: str, num_classes: int) -> nn.Modu
         net = build(TorchvisionConfig(name, num_classes))["classifier"]
     want = {k: tuple(v.shape) for k, v in net.state_dict().items()}
     found = {k: tuple(v.shape) for k, v in state.items()}
-    missing = [k for k in want if k not in found]
+    # batch norm fills in a missing num_batches_tracked (state dicts saved before PyTorch 0.4.1 lack it)
+    missing = [k for k in want if k not in found and not k.endswith(".num_batches_tracked")]
     extra = [k for k in found if k not in want]
     wrong = [k for k in want if k in found and want[k] != found[k]]
     if missing or extra or wrong:
