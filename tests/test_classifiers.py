@@ -238,6 +238,10 @@ def test_options_for_zoo_models_only(gantool, trained, batch, tmp_path):
     line = one_line_error(gantool(*ONE, "classify", batch[0], "-m", trained[0], "--pretrained"), "classify", 2)
     assert "zoo models" in line
     one_line_error(gantool(*ONE, "classify", tmp_path / "none.png", "-m", trained[0]), "classify", 1)
+    # the images are checked before the model is read: a missing image is named, not the missing weights
+    line = one_line_error(gantool(*ONE, "classify", tmp_path / "none.png", "-m", "resnet18", "--weights",
+                                  tmp_path / "absent.pth"), "classify", 1)
+    assert "none.png" in line
 
 
 # ---- layers ---------------------------------------------------------------------------------------------
@@ -308,9 +312,9 @@ def test_image_chunks_match_load_images(tmp_path):
     Image.fromarray(images[0]).save(tmp_path / "one.png")
     sources = [str(tmp_path / "f"), str(tmp_path / "b.npy"), str(tmp_path / "one.png")]
     whole, names = load_images(sources, 3, 16)
-    chunks = ImageChunks(sources, 3, 16, chunk=32)
+    chunks = ImageChunks(sources, chunk=32)
     assert chunks.total == 76
-    got = list(chunks)
+    got = list(chunks.read(3, 16))
     assert all(len(ns) <= 32 and len(x) == len(ns) for x, ns in got) and len(got) >= 3
     assert [n for _, ns in got for n in ns] == names
     assert torch.equal(torch.cat([x for x, _ in got]), whole)

@@ -46,14 +46,14 @@ def classify(
     sources = images or [STDIO]
     if sources.count(STDIO) > 1:
         raise UsageError("stdin can be read once: give - at most once")
-    dev, clf = kit.load_classifier(env, model, pretrained, weights)
     stdin = read_input(env, STDIO, "images or a .npy/.npz batch") if STDIO in sources else None
-    chunks = ImageChunks(sources, clf.channels, clf.resize_size, stdin, chunk=CHUNK)
+    chunks = ImageChunks(sources, stdin, chunk=CHUNK)  # every path checked before the model is read
+    dev, clf = kit.load_classifier(env, model, pretrained, weights)
     progress = make_progress(env, "classify") if chunks.total > CHUNK else None
     if progress is not None:
         progress.start(chunks.total)
     rows, done = [], 0
-    for pixels, names in chunks:
+    for pixels, names in chunks.read(clf.channels, clf.resize_size):
         probs, idx = top_k(clf, pixels, top, dev)
         chunk = [{"image": name, "top": [{"class": clf.classes[int(i)], "index": int(i),
                                           "probability": round(float(p), 6)} for p, i in zip(probs[n], idx[n])]}

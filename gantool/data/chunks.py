@@ -19,10 +19,11 @@ from gantool.files.reading import reading
 
 
 class ImageChunks:
-    """Iterate to get (uint8 (n, C, size, size), names) with n <= chunk; `total` images in all."""
+    """`read(channels, size)` yields (uint8 (n, C, size, size), names) with n <= chunk; `total`
+    images in all. Made before the model is loaded, it checks the sources first."""
 
-    def __init__(self, sources: list[str], channels: int, size: int, stdin: bytes | None = None, chunk: int = 256):
-        self.channels, self.size, self.chunk = channels, size, chunk
+    def __init__(self, sources: list[str], stdin: bytes | None = None, chunk: int = 256):
+        self.chunk = chunk
         self.items: list[tuple] = []  # ("file", path or stream, name) or ("batch", ImageData, stem)
         for source in sources:
             if source == "-":
@@ -49,14 +50,14 @@ class ImageChunks:
                 self.items.append(("file", path, path.stem))
         self.total = sum(item[1].num_images if item[0] == "batch" else 1 for item in self.items)
 
-    def __iter__(self):
+    def read(self, channels: int, size: int):
         import torch
 
         pending, names, count = [], [], 0
         for kind, what, name in self.items:
             if kind == "file":
                 stream = io.BytesIO(what) if isinstance(what, bytes) else what
-                image = load_image(stream, self.channels, self.size, name="<stdin>" if isinstance(what, bytes) else None)
+                image = load_image(stream, channels, size, name="<stdin>" if isinstance(what, bytes) else None)
                 pending.append(torch.from_numpy(image)[None])
                 names.append(name)
                 count += 1
@@ -64,7 +65,7 @@ class ImageChunks:
                 data: ImageData = what
                 for start in range(0, data.num_images, self.chunk):
                     part = ImageData(data.images[start:start + self.chunk], None, [], data.name)
-                    rows = fit(part, channels=self.channels, image_size=self.size).images
+                    rows = fit(part, channels=channels, image_size=size).images
                     pending.append(rows)
                     names += [f"{name}[{i}]" for i in range(start, start + len(rows))]
                     count += len(rows)
