@@ -10,7 +10,7 @@ _gantool() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} cmd="" words i
     # the command is the first word that names one
     for ((i = 1; i < COMP_CWORD; i++)); do
-        case ${COMP_WORDS[i]} in train|sample|interpolate|arithmetic|invert|restore|train-encoder|info) cmd=${COMP_WORDS[i]}; break ;; esac
+        case ${COMP_WORDS[i]} in train|sample|interpolate|arithmetic|invert|restore|train-encoder|train-classifier|classify|layers|info) cmd=${COMP_WORDS[i]}; break ;; esac
     done
     # the value of the option before the cursor
     case "$cmd:$prev" in
@@ -121,6 +121,30 @@ _gantool() {
         train-encoder:--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
         train-encoder:--seed) COMPREPLY=(); return ;;
         train-encoder:--threads) COMPREPLY=(); return ;;
+        train-classifier:-o|train-classifier:--output) _gantool_files; return ;;
+        train-classifier:--data-root) _gantool_files; return ;;
+        train-classifier:-d|train-classifier:--data) _gantool_files; COMPREPLY+=($(compgen -W "digits mnist fashion-mnist cifar10 svhn" -- "$cur")); return ;;
+        train-classifier:--image-size) COMPREPLY=(); return ;;
+        train-classifier:--channels) COMPREPLY=(); return ;;
+        train-classifier:--holdout) COMPREPLY=(); return ;;
+        train-classifier:--width) COMPREPLY=(); return ;;
+        train-classifier:-e|train-classifier:--epochs) COMPREPLY=(); return ;;
+        train-classifier:-b|train-classifier:--batch-size) COMPREPLY=(); return ;;
+        train-classifier:--lr) COMPREPLY=(); return ;;
+        train-classifier:--weight-decay) COMPREPLY=(); return ;;
+        train-classifier:--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
+        train-classifier:--seed) COMPREPLY=(); return ;;
+        train-classifier:--threads) COMPREPLY=(); return ;;
+        classify:-m|classify:--model) _gantool_files; return ;;
+        classify:--weights) _gantool_files; return ;;
+        classify:-k|classify:--top) COMPREPLY=(); return ;;
+        classify:--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
+        classify:--seed) COMPREPLY=(); return ;;
+        classify:--threads) COMPREPLY=(); return ;;
+        layers:--weights) _gantool_files; return ;;
+        layers:--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
+        layers:--seed) COMPREPLY=(); return ;;
+        layers:--threads) COMPREPLY=(); return ;;
         info:--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
         info:--seed) COMPREPLY=(); return ;;
         info:--threads) COMPREPLY=(); return ;;
@@ -134,13 +158,16 @@ _gantool() {
         'invert') words="-m --model --init -c --class -o --output --out-dir --latents --steps --lr --loss --prior --restarts --perceptual --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'restore') words="-m --model --simulate --reference --paste-known --variants --init -c --class -o --output --out-dir --latents --mask --blur --noise --downsample --gray --no-gray --steps --lr --loss --prior --restarts --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'train-encoder') words="-m --model -o --output --steps --batch-size --lr --ndf --device --seed --threads -q --quiet --json --debug -h --help" ;;
+        'train-classifier') words="-o --output --data-root --download -d --data --image-size --channels --holdout --width -e --epochs -b --batch-size --lr --weight-decay --augment --no-augment --device --seed --threads -q --quiet --json --debug -h --help" ;;
+        'classify') words="-m --model --pretrained --weights -k --top --device --seed --threads -q --quiet --json --debug -h --help" ;;
+        'layers') words="--pretrained --weights --leaves --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'info') words="--device --seed --threads -q --quiet --json --debug -h --help" ;;
     esac
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$words" -- "$cur"))
     elif [[ -z $cmd ]]; then
-        COMPREPLY=($(compgen -W "train sample interpolate arithmetic invert restore train-encoder info" -- "$cur"))
-    elif [[ " interpolate arithmetic invert restore info " == *" $cmd "* ]]; then
+        COMPREPLY=($(compgen -W "train sample interpolate arithmetic invert restore train-encoder train-classifier classify layers info" -- "$cur"))
+    elif [[ " interpolate arithmetic invert restore classify layers info " == *" $cmd "* ]]; then
         _gantool_files
     fi
 }

@@ -33,6 +33,7 @@ def test_help_is_fast_and_does_not_import_torch():
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["sample", "--help"], ["info", "--help"],
+                                  ["train-classifier", "--help"], ["classify", "--help"], ["layers", "--help"],
                                   ["--version"]])
 def test_help_imports_no_heavy_library(argv):
     code = ("import sys\n"

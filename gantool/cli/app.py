@@ -19,7 +19,8 @@ from gantool.errors import ExitStatus, GantoolError
 
 # Adding a command: a module gantool/cli/NAME.py defining NAME(env, ...) with @kit.command, and its
 # name here (a module name; `extract_features` becomes the command `extract-features`).
-COMMANDS = ("train", "sample", "interpolate", "arithmetic", "invert", "restore", "train_encoder", "info")
+COMMANDS = ("train", "sample", "interpolate", "arithmetic", "invert", "restore", "train_encoder", "train_classifier",
+            "classify", "layers", "info")
 
 app = typer.Typer(
     name="gantool",

@@ -199,6 +199,22 @@ ClassOption = Annotated[Optional[str], typer.Option(
     help="Conditional models: draw only this class (index or name) (default: one row per class).")]
 
 
+ClassifierModel = Annotated[Optional[str], typer.Option(
+    "--model", "-m", show_default=False, metavar="MODEL",
+    help="The classifier: a torchvision model by name (resnet18, vgg16, squeezenet1_1, alexnet, mobilenet_v3_small, "
+         "...; with --pretrained or --weights), a .safetensors from `gantool train-classifier`, or a GAN "
+         ".safetensors (its discriminator, classes fake and real).")]
+Pretrained = Annotated[bool, typer.Option(
+    "--pretrained", show_default=False,
+    help="Zoo models: torchvision's default weights, from the torch cache ($TORCH_HOME/hub/checkpoints); never "
+         "downloaded.")]
+Weights = Annotated[Optional[str], typer.Option(
+    "--weights", show_default=False, metavar="FILE",
+    help="Zoo models: weights from a .safetensors state dict, or a .pth/.pt state dict (read with weights_only).")]
+TORCH_HOME = {"TORCH_HOME": "Where --pretrained looks for torchvision's weights: $TORCH_HOME/hub/checkpoints "
+                            "(default ~/.cache/torch/hub/checkpoints)."}
+
+
 def check_outputs(env: Env, outputs: list[tuple[str, Any, str]], default: str, hint: str) -> dict:
     """Check every output before any work: `outputs` are (option, value, what); a `what` of
     "folder" takes one file per image. With none named, the `default` option goes to stdout when
@@ -238,6 +254,22 @@ def load_generator(env: Env, model: str | None, kinds: tuple[str, ...] = ("gan",
 
     dev = prepare(env.options.device, env.options.threads)  # an unknown device fails before the model is read
     return dev, loader.load(require_model(model), dev, kinds=kinds, roles=roles or ("generator",))
+
+
+def load_classifier(env: Env, model: str | None, pretrained: bool = False, weights: str | None = None,
+                    need_weights: bool = True):
+    """The one way a command gets a classifier to inspect (gantool.classify.classifiers): (torch
+    device, Classifier). With `need_weights`, a zoo model without --pretrained or --weights is refused."""
+    from gantool.classify.classifiers import is_zoo_name, load_classifier as load
+    from gantool.device import prepare
+
+    if model is None:
+        raise UsageError("no model given", "use -m MODEL: a zoo name such as resnet18, or a gantool .safetensors")
+    if need_weights and is_zoo_name(model) and not pretrained and weights is None:
+        raise UsageError(f"{model} needs weights: its random ones classify nothing",
+                         "give --pretrained (torchvision's, from the torch cache) or --weights FILE")
+    dev = prepare(env.options.device, env.options.threads)
+    return dev, load(model, dev, pretrained=pretrained, weights=weights)
 
 
 def print_json(env: Env, obj) -> None:

@@ -259,62 +259,14 @@ def load_images(sources: list[str], channels: int, size: int, stdin: bytes | Non
                 exact_channels: str | None = None) -> tuple:
     """Images to work on, not to train on: files, folders (every image in them, sorted), .npy/.npz
     batches, or `-` (stdin: a .npy/.npz or an image file's bytes), as uint8 (N, C, size, size) and a
-    name for each.
+    name for each: all of gantool.data.chunks.ImageChunks at once.
 
     With `exact_channels` (a hint), an image with another number of channels than `channels` is
     refused instead of converted: a model fitted to a grayscale version of a colour photo is rarely
     what was meant."""
     import torch
 
-    from gantool.files.images import image_is_gray, load_image
+    from gantool.data.chunks import ImageChunks
 
-    arrays, names = [], []
-
-    def refuse(name: str, has: int) -> None:
-        words = {1: "grayscale (1 channel)", 3: "colour (3 channels)"}
-        raise GantoolError(f"{name} is {words.get(has, f'{has} channels')}, but the model draws "
-                           f"{words.get(channels, f'{channels} channels')} images", exact_channels)
-
-    def read(path, name: str | None = None):
-        if exact_channels:
-            has = 1 if image_is_gray(path, name) else 3
-            if has != channels:
-                refuse(name or str(path), has)
-            if hasattr(path, "seek"):
-                path.seek(0)
-        return torch.from_numpy(load_image(path, channels, size, name=name))[None]
-
-    def add_batch(data: ImageData, stem: str) -> None:
-        if exact_channels and data.channels != channels:
-            refuse(data.name, data.channels)
-        data = fit(data, channels=channels, image_size=size)
-        arrays.append(data.images)
-        names.extend(f"{stem}[{i}]" for i in range(data.num_images))
-
-    for source in sources:
-        if source == "-":
-            blob = stdin or b""
-            if blob.startswith((b"\x93NUMPY", b"PK")):
-                add_batch(_arrays(io.BytesIO(blob), "<stdin>"), "stdin")
-            else:
-                arrays.append(read(io.BytesIO(blob), name="<stdin>"))
-                names.append("stdin")
-            continue
-        path = Path(source)
-        if path.is_dir():
-            with reading(path, "folder"):
-                files = sorted(f for f in path.rglob("*") if f.is_file() and is_image_file(f))
-            if not files:
-                raise GantoolError(f"no images in {path}", "expected .png/.jpg/... files")
-            arrays += [read(f) for f in files]
-            names += [str(f.relative_to(path).with_suffix("")) for f in files]
-        elif source.endswith((".npy", ".npz")):
-            with reading(path, "array file"):
-                path.stat()
-            add_batch(_arrays(path), path.stem)
-        else:
-            with reading(path, "image"):
-                path.stat()
-            arrays.append(read(path))
-            names.append(path.stem)
-    return torch.cat(arrays), names
+    parts = list(ImageChunks(sources, stdin, chunk=4096).read(channels, size, exact_channels))
+    return torch.cat([images for images, _ in parts]), [name for _, names in parts for name in names]

@@ -1,6 +1,6 @@
 """Architectures by name: `arch` in a model file's gantool.config -> its config class and builder.
 
-A family module (dcgan.py; later a classifier, the torchvision zoo) defines `ARCHS`, a dict of
+A family module (dcgan.py, encoder.py, classifier.py, zoo.py) defines `ARCHS`, a dict of
 name -> Arch. FAMILIES below says which module holds which names, so nothing imports torch until
 an architecture is asked for. Adding an architecture: define it in its family module and add its
 name here.
@@ -17,7 +17,15 @@ from gantool.errors import GantoolError
 FAMILIES = {
     "dcgan": "gantool.models.dcgan",
     "dcgan-encoder": "gantool.models.encoder",
+    "cnn-classifier": "gantool.models.classifier",
+    "torchvision": "gantool.models.zoo",
 }
+
+# The torchvision classification models gantool takes by name (`-m resnet18`): architecture
+# "torchvision" with config `model` (gantool.models.zoo). Each builds with torchvision's defaults
+# and its default weights need no builder options (inception_v3 and googlenet do: not here yet).
+ZOO = ("alexnet", "efficientnet_b0", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "resnet18",
+       "resnet34", "resnet50", "squeezenet1_0", "squeezenet1_1", "vgg11", "vgg13", "vgg16", "vgg19")
 
 
 @dataclass(frozen=True)

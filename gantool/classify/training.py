@@ -1,0 +1,167 @@
+"""Training gantool's small CNN classifier (gantool.models.classifier) on any labelled data source
+gantool trains GANs on, with a seeded, stratified held-out split.
+
+The data sit in memory as one uint8 tensor on the device; a batch is an index gather, scaled to
+[0, 1], optionally augmented (small random shifts and rotations, torchvision.transforms.v2, drawn
+per image), and normalized with the training split's per-channel mean and std, which the model
+file records. AdamW with a one-cycle learning rate. The defaults reach about 98% held-out accuracy
+on `digits` in seconds on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from gantool.errors import BadValue, GantoolError
+from gantool.settings import check, setting
+
+DATA, MODEL, TRAIN = "Data", "Model", "Training"
+
+
+@dataclass
+class ClassifierSettings:
+    data: str = setting("digits", "digits (embedded), mnist, fashion-mnist, cifar10, svhn, a folder of images with "
+                        "one subfolder per class, or a .npz with images and labels.", DATA, names=("-d",))
+    image_size: int | None = setting(None, "Train at this size (images are centre-cropped and resized once).", DATA,
+                                     ge=4, le=1024, default_help="the data's own size")
+    channels: int | None = setting(None, "1 (grayscale) or 3 (RGB).", DATA, ge=1, le=3, default_help="the data's")
+    holdout: float = setting(0.2, "Fraction of each class held out to measure accuracy (a seeded, stratified split).",
+                             DATA, gt=0, lt=1)
+    width: int = setting(32, "Channels of the first conv block; each next block doubles them.", MODEL, ge=1, le=1024)
+    epochs: int = setting(10, "Passes over the training split.", TRAIN, ge=1, names=("-e",))
+    batch_size: int = setting(64, "Images per batch.", TRAIN, ge=1, le=65536, names=("-b",))
+    lr: float = setting(3e-3, "Peak AdamW learning rate (one-cycle schedule).", TRAIN, gt=0)
+    weight_decay: float = setting(5e-4, "AdamW weight decay.", TRAIN, ge=0)
+    augment: bool = setting(False, "Light augmentation: random shifts of up to 1/10 of the size and rotations of up to "
+                                   "10 degrees, drawn per image.", TRAIN)
+
+    def validate(self) -> None:
+        check(self)
+
+
+@dataclass
+class Result:
+    heldout_accuracy: float
+    per_class: dict[str, float]
+    heldout_counts: dict[str, int]
+    train_images: int
+    heldout_images: int
+    seconds: float
+    final_loss: float
+    history: list[dict] = field(default_factory=list)  # per epoch: train loss, held-out accuracy
+
+
+def load_training_data(s: ClassifierSettings, root: str | None = None, download: bool = False):
+    """The data at the size and channels to train at, refused unless labelled with 2+ classes."""
+    from gantool.data.sources import load_data
+
+    data = load_data(s.data, root=root, download=download, channels=s.channels, image_size=s.image_size)
+    if data.labels is None or data.num_classes < 2:
+        raise BadValue("data", s.data, "has no labels: a classifier needs labelled data with 2 or more classes",
+                       "give a folder with one subfolder per class, or a .npz with images and labels")
+    if data.image_size < 4 or data.images.shape[-2] != data.images.shape[-1]:
+        raise BadValue("data", s.data, f"has {tuple(data.images.shape[-2:])} images", "give --image-size")
+    return data
+
+
+def split(labels, holdout: float, seed: int):
+    """(train indices, held-out indices): stratified, the same for the same seed."""
+    import numpy as np
+    from sklearn.model_selection import train_test_split
+
+    y = labels.cpu().numpy()
+    counts = np.bincount(y)
+    if (counts[counts > 0] < 2).any():
+        rare = [str(i) for i in np.flatnonzero((counts > 0) & (counts < 2))]
+        raise GantoolError(f"class {', '.join(rare[:5])} has a single image", "every class needs 2 or more to hold one out")
+    try:
+        train, held = train_test_split(np.arange(len(y)), test_size=holdout, stratify=y, random_state=seed)
+    except ValueError as e:
+        raise BadValue("holdout", holdout, str(e).splitlines()[0]) from None
+    return np.sort(train), np.sort(held)
+
+
+def train_classifier(data, s: ClassifierSettings, seed: int, device, progress=None, log=None):
+    """Train a CNNClassifier on `data` (gantool.data.sources.ImageData). Returns (model in eval
+    mode, its config, the Normalization it was trained with, Result)."""
+    import torch
+    import torch.nn.functional as F
+    from torchvision.transforms import v2
+
+    from gantool.data.normalization import Normalization
+    from gantool.models.classifier import CNNClassifier, CNNClassifierConfig
+
+    s.validate()
+    t0 = time.monotonic()
+    train_idx, held_idx = split(data.labels, s.holdout, seed)
+    images = data.images.to(device)
+    labels = data.labels.to(device)
+    train_x, train_y = images[torch.as_tensor(train_idx, device=device)], labels[torch.as_tensor(train_idx, device=device)]
+    held_x, held_y = images[torch.as_tensor(held_idx, device=device)], labels[torch.as_tensor(held_idx, device=device)]
+    pixels = train_x.float().div(255)
+    norm = Normalization(tuple(pixels.mean((0, 2, 3)).tolist()), tuple(pixels.std((0, 2, 3)).clamp_min(1e-3).tolist()))
+    mean, std = norm.stats(pixels[:1])
+    del pixels
+
+    cfg = CNNClassifierConfig(image_size=data.image_size, channels=data.channels, num_classes=data.num_classes,
+                              width=s.width)
+    torch.manual_seed(seed)
+    model = CNNClassifier(cfg).to(device)
+    n = len(train_idx)
+    batch = min(s.batch_size, n)
+    per_epoch = max(1, n // batch)  # full batches only: batch norm never sees a batch of one
+    total = per_epoch * s.epochs
+    opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=s.lr, total_steps=total)
+    augment = v2.RandomAffine(degrees=10, translate=(0.1, 0.1)) if s.augment else None
+    order_rng = torch.Generator().manual_seed(seed)
+    history, loss = [], torch.zeros(())
+    if progress is not None:
+        progress.start(total)
+    step = 0
+    for epoch in range(s.epochs):
+        model.train()
+        order = torch.randperm(n, generator=order_rng).to(device)
+        for b in range(per_epoch):
+            idx = order[b * batch:(b + 1) * batch]
+            x = train_x[idx].float().div(255)
+            if augment is not None:
+                x = torch.stack([augment(img) for img in x])
+            loss = F.cross_entropy(model((x - mean) / std), train_y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            if progress is not None and (step % 10 == 0 or step == total):
+                progress.update(step, {"epoch": epoch + 1, "loss": float(loss.detach())})
+        loss = loss.detach()
+        if not torch.isfinite(loss):
+            raise GantoolError(f"the loss became non-finite in epoch {epoch + 1}", "lower --lr")
+        history.append({"epoch": epoch + 1, "loss": round(float(loss), 5)})
+    if progress is not None:
+        progress.stop()
+    model.eval()
+    predicted = predict(model, held_x, mean, std)
+    result = _score(predicted, held_y, data.classes, len(train_idx), time.monotonic() - t0, float(loss), history)
+    return model, cfg, norm, result
+
+
+def predict(model, images_uint8, mean, std, chunk: int = 512):
+    import torch
+
+    with torch.inference_mode():
+        return torch.cat([model((x.float().div(255) - mean) / std).argmax(1) for x in images_uint8.split(chunk)])
+
+
+def _score(predicted, truth, classes, n_train, seconds, final_loss, history) -> Result:
+    import torch
+
+    k = len(classes)
+    correct = torch.bincount(truth[predicted == truth].cpu(), minlength=k)
+    counts = torch.bincount(truth.cpu(), minlength=k)
+    per_class = {c: round(float(correct[i]) / int(counts[i]), 4) for i, c in enumerate(classes) if counts[i] > 0}
+    return Result(round(float(correct.sum()) / len(truth), 4), per_class,
+                  {c: int(counts[i]) for i, c in enumerate(classes) if counts[i] > 0},
+                  n_train, len(truth), round(seconds, 2), round(final_loss, 5), history)
