@@ -148,10 +148,11 @@ def baseline_image(x: torch.Tensor, kind: str) -> torch.Tensor:
     raise ValueError(f"unknown baseline {kind!r}")
 
 
-def attribute(clf, images: torch.Tensor, s: SaliencySettings, target: int | None = None, layer: str | None = None,
+def attribute(clf, images: torch.Tensor, s: SaliencySettings, target: int | torch.Tensor | None = None, layer: str | None = None,
               seed: int = 0, batch: int = 256) -> Maps:
     """Maps of `images` (float (N, C, H, W) in [0, 1] on the classifier's device) by `s.method`.
-    `layer` (grad-cam) must come from `cam_layer`. Deterministic for a seed (smoothgrad's noise)."""
+    `target`: a class for all, one per image (N,), or None for each image's prediction. `layer`
+    (grad-cam) must come from `cam_layer`. Deterministic for a seed (smoothgrad's noise)."""
     from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam, NoiseTunnel, Saliency
 
     if s.method not in METHODS:
@@ -160,7 +161,12 @@ def attribute(clf, images: torch.Tensor, s: SaliencySettings, target: int | None
     with torch.no_grad():
         logits = clf(x).float()
     predicted = logits.argmax(1)
-    tgt = predicted if target is None else torch.full_like(predicted, target)
+    if target is None:
+        tgt = predicted
+    elif isinstance(target, torch.Tensor):
+        tgt = target.to(predicted.device)
+    else:
+        tgt = torch.full_like(predicted, target)
     probability = logits.softmax(1).gather(1, tgt[:, None])[:, 0]
     completeness, gap, signed = None, None, False
     if s.method == "gradient":
