@@ -10,7 +10,7 @@ _gantool() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} cmd="" words i
     # the command is the first word that names one
     for ((i = 1; i < COMP_CWORD; i++)); do
-        case ${COMP_WORDS[i]} in train|sample|interpolate|arithmetic|invert|restore|train-encoder|train-classifier|classify|layers|info) cmd=${COMP_WORDS[i]}; break ;; esac
+        case ${COMP_WORDS[i]} in train|sample|interpolate|arithmetic|invert|restore|train-encoder|train-classifier|classify|layers|saliency|info) cmd=${COMP_WORDS[i]}; break ;; esac
     done
     # the value of the option before the cursor
     case "$cmd:$prev" in
@@ -145,6 +145,23 @@ _gantool() {
         layers:--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
         layers:--seed) COMPREPLY=(); return ;;
         layers:--threads) COMPREPLY=(); return ;;
+        saliency:-m|saliency:--model) _gantool_files; return ;;
+        saliency:--weights) _gantool_files; return ;;
+        saliency:--colormap) _gantool_files; return ;;
+        saliency:--out-dir) _gantool_files; return ;;
+        saliency:-o|saliency:--output) _gantool_files; return ;;
+        saliency:--method) COMPREPLY=($(compgen -W "gradient smoothgrad integrated-gradients grad-cam" -- "$cur")); return ;;
+        saliency:--target) _gantool_files; return ;;
+        saliency:--layer) _gantool_files; return ;;
+        saliency:--samples) COMPREPLY=(); return ;;
+        saliency:--noise) COMPREPLY=(); return ;;
+        saliency:--ig-steps) COMPREPLY=(); return ;;
+        saliency:--baseline) COMPREPLY=($(compgen -W "black white gray blur" -- "$cur")); return ;;
+        saliency:--deletion-steps) COMPREPLY=(); return ;;
+        saliency:--fill) COMPREPLY=($(compgen -W "rise black blur" -- "$cur")); return ;;
+        saliency:--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
+        saliency:--seed) COMPREPLY=(); return ;;
+        saliency:--threads) COMPREPLY=(); return ;;
         info:--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
         info:--seed) COMPREPLY=(); return ;;
         info:--threads) COMPREPLY=(); return ;;
@@ -161,13 +178,14 @@ _gantool() {
         'train-classifier') words="-o --output --data-root --download -d --data --image-size --channels --holdout --width -e --epochs -b --batch-size --lr --weight-decay --augment --no-augment --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'classify') words="-m --model --pretrained --weights -k --top --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'layers') words="--pretrained --weights --leaves --device --seed --threads -q --quiet --json --debug -h --help" ;;
+        'saliency') words="-m --model --pretrained --weights --sanity --colormap --out-dir -o --output --method --target --layer --samples --noise --ig-steps --baseline --deletion-steps --fill --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'info') words="--device --seed --threads -q --quiet --json --debug -h --help" ;;
     esac
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$words" -- "$cur"))
     elif [[ -z $cmd ]]; then
-        COMPREPLY=($(compgen -W "train sample interpolate arithmetic invert restore train-encoder train-classifier classify layers info" -- "$cur"))
-    elif [[ " interpolate arithmetic invert restore classify layers info " == *" $cmd "* ]]; then
+        COMPREPLY=($(compgen -W "train sample interpolate arithmetic invert restore train-encoder train-classifier classify layers saliency info" -- "$cur"))
+    elif [[ " interpolate arithmetic invert restore classify layers saliency info " == *" $cmd "* ]]; then
         _gantool_files
     fi
 }
