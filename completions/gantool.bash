@@ -10,7 +10,7 @@ _gantool() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} cmd="" words i
     # the command is the first word that names one
     for ((i = 1; i < COMP_CWORD; i++)); do
-        case ${COMP_WORDS[i]} in train|sample|interpolate|arithmetic|invert|restore|train-encoder|train-classifier|classify|layers|saliency|info) cmd=${COMP_WORDS[i]}; break ;; esac
+        case ${COMP_WORDS[i]} in train|sample|interpolate|arithmetic|invert|restore|train-encoder|train-classifier|classify|layers|saliency|adversarial|visualize-class|info) cmd=${COMP_WORDS[i]}; break ;; esac
     done
     # the value of the option before the cursor
     case "$cmd:$prev" in
@@ -162,6 +162,36 @@ _gantool() {
         saliency:--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
         saliency:--seed) COMPREPLY=(); return ;;
         saliency:--threads) COMPREPLY=(); return ;;
+        adversarial:-m|adversarial:--model) _gantool_files; return ;;
+        adversarial:--weights) _gantool_files; return ;;
+        adversarial:--out-dir) _gantool_files; return ;;
+        adversarial:-o|adversarial:--output) _gantool_files; return ;;
+        adversarial:--method) COMPREPLY=($(compgen -W "gradient-ascent fgsm pgd" -- "$cur")); return ;;
+        adversarial:--target) _gantool_files; return ;;
+        adversarial:--eps) COMPREPLY=(); return ;;
+        adversarial:--norm) COMPREPLY=($(compgen -W "linf l2" -- "$cur")); return ;;
+        adversarial:--steps) COMPREPLY=(); return ;;
+        adversarial:--step-size) COMPREPLY=(); return ;;
+        adversarial:--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
+        adversarial:--seed) COMPREPLY=(); return ;;
+        adversarial:--threads) COMPREPLY=(); return ;;
+        visualize-class:-m|visualize-class:--model) _gantool_files; return ;;
+        visualize-class:--weights) _gantool_files; return ;;
+        visualize-class:--init-image) _gantool_files; return ;;
+        visualize-class:--frames) COMPREPLY=(); return ;;
+        visualize-class:--strip) _gantool_files; return ;;
+        visualize-class:-o|visualize-class:--output) _gantool_files; return ;;
+        visualize-class:--target) _gantool_files; return ;;
+        visualize-class:--steps) COMPREPLY=(); return ;;
+        visualize-class:--lr) COMPREPLY=(); return ;;
+        visualize-class:--l2) COMPREPLY=(); return ;;
+        visualize-class:--jitter) COMPREPLY=(); return ;;
+        visualize-class:--blur-every) COMPREPLY=(); return ;;
+        visualize-class:--blur-sigma) COMPREPLY=(); return ;;
+        visualize-class:--start) COMPREPLY=($(compgen -W "noise gray" -- "$cur")); return ;;
+        visualize-class:--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
+        visualize-class:--seed) COMPREPLY=(); return ;;
+        visualize-class:--threads) COMPREPLY=(); return ;;
         info:--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
         info:--seed) COMPREPLY=(); return ;;
         info:--threads) COMPREPLY=(); return ;;
@@ -179,13 +209,15 @@ _gantool() {
         'classify') words="-m --model --pretrained --weights -k --top --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'layers') words="--pretrained --weights --leaves --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'saliency') words="-m --model --pretrained --weights --sanity --colormap --out-dir -o --output --method --target --layer --samples --noise --ig-steps --baseline --deletion-steps --fill --device --seed --threads -q --quiet --json --debug -h --help" ;;
+        'adversarial') words="-m --model --pretrained --weights --out-dir -o --output --method --target --eps --norm --steps --step-size --random-start --no-random-start --lattice --no-lattice --device --seed --threads -q --quiet --json --debug -h --help" ;;
+        'visualize-class') words="-m --model --pretrained --weights --init-image --frames --strip -o --output --target --steps --lr --l2 --jitter --blur-every --blur-sigma --start --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'info') words="--device --seed --threads -q --quiet --json --debug -h --help" ;;
     esac
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$words" -- "$cur"))
     elif [[ -z $cmd ]]; then
-        COMPREPLY=($(compgen -W "train sample interpolate arithmetic invert restore train-encoder train-classifier classify layers saliency info" -- "$cur"))
-    elif [[ " interpolate arithmetic invert restore classify layers saliency info " == *" $cmd "* ]]; then
+        COMPREPLY=($(compgen -W "train sample interpolate arithmetic invert restore train-encoder train-classifier classify layers saliency adversarial visualize-class info" -- "$cur"))
+    elif [[ " interpolate arithmetic invert restore classify layers saliency adversarial info " == *" $cmd "* ]]; then
         _gantool_files
     fi
 }

@@ -43,3 +43,22 @@ def test_latent_walks_runs_end_to_end(tmp_path):
         assert gif.n_frames > 1
     assert Image.open(tmp_path / "arithmetic.png").size == (6 * 18 + 2, 4 * 18 + 2)
     assert "PSNR" in r.stdout and Image.open(tmp_path / "inverted.png").size == (8 * 18 + 2, 18 + 2)
+
+
+def test_interpretability_runs_end_to_end(tmp_path):
+    import json
+
+    env = subprocess_env()
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env["QUICK"] = "1"
+    env["GANTOOL_THREADS"] = "1"
+    r = subprocess.run(["bash", str(ROOT / "examples" / "interpretability.sh"), str(tmp_path)], env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "pgd (targeted at Linf eps 0.3)" in r.stderr and "after 8-bit rounding" in r.stderr
+    assert Image.open(tmp_path / "saliency.png").size == (2 + 6 * 10, 2 + 4 * 10)  # 8 digits x 3 panels
+    assert Image.open(tmp_path / "pgd.png").size == (2 + 6 * 10, 2 + 4 * 10)
+    rows = [json.loads(line) for line in (tmp_path / "ascent.jsonl").read_text().splitlines()]
+    assert len(rows) == 8 and all(row["saved_success"] for row in rows)
+    assert Image.open(tmp_path / "classes.png").size == (2 + 10 * 10, 2 + 10)
+    assert Image.open(tmp_path / "progress.png").size == (2 + 8 * 10, 2 + 10 * 10)

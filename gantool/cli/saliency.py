@@ -180,7 +180,7 @@ def _write(env, names, x, found, colormap, out_dir, keep: bool):
     import numpy as np
     import torch
 
-    from gantool.explain.render import heatmaps, overlays
+    from gantool.explain.render import heatmaps, overlays, to_rgb
     from gantool.files.images import png_bytes, to_uint8
     from gantool.files.writing import atomic_write, safe_name
 
@@ -197,21 +197,17 @@ def _write(env, names, x, found, colormap, out_dir, keep: bool):
             atomic_write(folder / f"{stem}-overlay.png", png_bytes(to_uint8(over[i])))
     if not keep:
         return None
-    rgb = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
-    return to_uint8(torch.stack([rgb, heat, over], 1))
+    return to_uint8(torch.stack([to_rgb(x), heat, over], 1))
 
 
 def _write_grid(env, output: str, grid: list) -> None:
-    import math
-
     import torch
 
-    from gantool.files.images import grid_png
+    from gantool.explain.render import panels_png
     from gantool.files.writing import write_output
 
     panel = torch.cat(grid).float().div(255)  # (N, 3, 3, H, W)
-    per_row = max(1, round(math.sqrt(len(panel) / 3)))
-    write_output(env, output, grid_png(panel.flatten(0, 1), 3 * per_row), "a PNG image", "-o")
+    write_output(env, output, panels_png(panel), "a PNG image", "-o")
 
 
 # For the man page (gantool.cli.docgen): (what it does, command line).

@@ -41,3 +41,20 @@ def overlays(images: torch.Tensor, heat: torch.Tensor, alpha: float = 0.5) -> to
     """The heatmaps blended on the images made gray (N, 3, H, W) in [0, 1]."""
     gray = images.float().mean(1, keepdim=True) if images.shape[1] == 3 else images.float()
     return ((1 - alpha) * gray.expand(-1, 3, -1, -1) + alpha * heat).clamp(0, 1)
+
+
+def panels_png(panels: torch.Tensor) -> bytes:
+    """Panels (N, P, C, H, W) in [0, 1] (P pictures of each image side by side: image | map | ...)
+    as one PNG grid, the panels laid out about square."""
+    import math
+
+    from gantool.files.images import grid_png
+
+    n, p = panels.shape[:2]
+    per_row = max(1, round(math.sqrt(n / p)))
+    return grid_png(panels.flatten(0, 1), p * per_row)
+
+
+def to_rgb(images: torch.Tensor) -> torch.Tensor:
+    """(N, 1 or 3, H, W) -> (N, 3, H, W), gray repeated."""
+    return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images

@@ -39,3 +39,78 @@ class SaliencySettings:
 
     def validate(self) -> None:
         check(self)
+
+
+# ---- adversarial examples (gantool adversarial) ------------------------------------------------------
+
+ATTACKS = ("gradient-ascent", "fgsm", "pgd")
+NORMS = ("linf", "l2")
+TARGET_RULES = ("runner-up", "next", "least-likely")  # --target values that pick a class per image
+ATTACK, BUDGET = "Attack", "Budget"
+
+
+@dataclass
+class AttackSettings:
+    method: str = setting("pgd", "gradient-ascent: step along the L2-normalized gradient of the target's logit until "
+                          "the model predicts it (targeted, unbounded; stops per image); fgsm: one signed-gradient "
+                          "step of --eps (Goodfellow et al. 2015, captum's FGSM); pgd: --steps signed steps, each "
+                          "projected back into the --norm ball of radius --eps (Madry et al. 2018, captum's PGD).",
+                          ATTACK, choices=ATTACKS)
+    target: Optional[str] = setting(None, "The class to reach: a name or an index, or per image `runner-up` (its second most "
+                                    "probable class), `next` (the predicted class + 1, modulo the classes) or "
+                                    "`least-likely` (its least probable class).",
+                                    ATTACK, default_help="none: untargeted, any other class than the predicted one; "
+                                                         "gradient-ascent needs one")
+    eps: float = setting(8 / 255, "fgsm, pgd: the perturbation's radius in [0, 1] units (Linf: at most 1; 8/255 is "
+                         "0.0314).", BUDGET, gt=0, default_help="0.0314 (8/255)")
+    norm: str = setting("linf", "pgd: the ball --eps bounds, linf or l2 (captum's L2 PGD takes signed steps, "
+                        "projected onto the L2 ball).", BUDGET, choices=NORMS)
+    steps: Optional[int] = setting(None, "pgd: the steps (all run); gradient-ascent: the most steps per image.", BUDGET,
+                                   ge=1, le=100000, default_help="pgd 40, gradient-ascent 1000")
+    step_size: Optional[float] = setting(None, "pgd: each signed step's size per pixel; gradient-ascent: each step's L2 "
+                                         "length, in [0, 1] units.", BUDGET, gt=0,
+                                         default_help="pgd 2.5 x eps / steps (L2: divided by the square root of "
+                                                      "the pixels), gradient-ascent 0.02")
+    random_start: bool = setting(True, "pgd: start from a random point of the ball (seeded by --seed).", BUDGET)
+    lattice: bool = setting(False, "Keep every iterate on the 1/255 lattice of 8-bit images, so the saved PNG fools "
+                            "the model as the iterate did (fgsm, pgd: --eps rounded down and --step-size rounded to "
+                            "whole 1/255 steps; gradient-ascent: the model sees the rounded image, the step goes "
+                            "to the unrounded one).", BUDGET)
+
+    def validate(self) -> None:
+        check(self)
+        if self.norm == "linf" and self.eps > 1:
+            from gantool.errors import BadValue
+
+            raise BadValue("eps", self.eps, "must be at most 1 under --norm linf (images are in [0, 1])")
+
+    def resolved_steps(self) -> int:
+        if self.method == "fgsm":
+            return 1
+        return self.steps or (40 if self.method == "pgd" else 1000)
+
+
+# ---- class visualization (gantool visualize-class) ----------------------------------------------------
+
+INITS = ("noise", "gray")
+ASCENT, REGULARIZE = "Ascent", "Regularization"
+
+
+@dataclass
+class VisualizeSettings:
+    target: Optional[str] = setting(None, "The class (or classes) to draw: names or indices separated by commas, or "
+                                    "`all`.", ASCENT, default_help="required")
+    steps: int = setting(200, "Gradient-ascent steps.", ASCENT, ge=1, le=100000)
+    lr: float = setting(0.02, "Each step's size: the per-pixel RMS change, in [0, 1] units (the gradient is "
+                        "normalized by its norm, as in CS231n).", ASCENT, gt=0, le=1)
+    l2: float = setting(0.01, "L2 regularization: the objective is the target's logit - l2 x ||x - 0.5||^2.",
+                        REGULARIZE, ge=0)
+    jitter: Optional[int] = setting(None, "Shift the image by up to this many pixels (a random roll) before each "
+                                    "step, and back after.", REGULARIZE, ge=0, default_help="1/14 of the side, at least 1")
+    blur_every: int = setting(10, "Blur the image every this many steps (0: never).", REGULARIZE, ge=0)
+    blur_sigma: float = setting(0.5, "The blur's Gaussian standard deviation, in pixels.", REGULARIZE, gt=0, le=20)
+    start: str = setting("noise", "What the ascent starts from without --init-image: noise (gray, standard deviation "
+                         "0.1, seeded by --seed) or gray.", ASCENT, choices=INITS)
+
+    def validate(self) -> None:
+        check(self)
