@@ -292,6 +292,8 @@ def _class_table(classes: list[str], per_class: list, counts) -> str:
 
 
 def _comparison(rows: list[dict]) -> str:
+    from pathlib import Path
+
     from rich.table import Table
 
     table = Table(header_style="bold")
@@ -301,7 +303,7 @@ def _comparison(rows: list[dict]) -> str:
         table.add_column(name, justify=justify)
     for r in rows:
         best = next(c for c in r["cv"] if c["C"] == r["best_C"])
-        table.add_row(r["features"], r["layer"] or "-", f"{r['dims']:,}", str(r["pca"] or "-"), f"{r['best_C']:g}",
+        table.add_row(Path(r["features"]).name, r["layer"] or "-", f"{r['dims']:,}", str(r["pca"] or "-"), f"{r['best_C']:g}",
                       f"{best['mean']:.2%} ± {best['std']:.2%}", f"{r['accuracy']:.2%}", f"{r['fit_seconds']:.3f}s")
     return _render(table)
 
