@@ -10,7 +10,7 @@ _gantool() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} cmd="" words i
     # the command is the first word that names one
     for ((i = 1; i < COMP_CWORD; i++)); do
-        case ${COMP_WORDS[i]} in train|sample|interpolate|arithmetic|invert|restore|train-encoder|train-classifier|classify|layers|saliency|adversarial|visualize-class|info) cmd=${COMP_WORDS[i]}; break ;; esac
+        case ${COMP_WORDS[i]} in train|sample|interpolate|arithmetic|invert|restore|train-encoder|train-classifier|classify|layers|saliency|adversarial|visualize-class|extract-features|svm|info) cmd=${COMP_WORDS[i]}; break ;; esac
     done
     # the value of the option before the cursor
     case "$cmd:$prev" in
@@ -192,6 +192,31 @@ _gantool() {
         visualize-class:--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
         visualize-class:--seed) COMPREPLY=(); return ;;
         visualize-class:--threads) COMPREPLY=(); return ;;
+        extract-features:-d|extract-features:--data) _gantool_files; COMPREPLY+=($(compgen -W "digits mnist fashion-mnist cifar10 svhn" -- "$cur")); return ;;
+        extract-features:--data-root) _gantool_files; return ;;
+        extract-features:-m|extract-features:--model) _gantool_files; return ;;
+        extract-features:--weights) _gantool_files; return ;;
+        extract-features:-l|extract-features:--layer) _gantool_files; return ;;
+        extract-features:--pool) COMPREPLY=($(compgen -W "avg max flatten" -- "$cur")); return ;;
+        extract-features:-o|extract-features:--output) _gantool_files; return ;;
+        extract-features:-b|extract-features:--batch-size) COMPREPLY=(); return ;;
+        extract-features:--workers) COMPREPLY=(); return ;;
+        extract-features:--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
+        extract-features:--seed) COMPREPLY=(); return ;;
+        extract-features:--threads) COMPREPLY=(); return ;;
+        svm:-o|svm:--output) _gantool_files; return ;;
+        svm:-m|svm:--model) _gantool_files; return ;;
+        svm:-C|svm:--C) _gantool_files; return ;;
+        svm:--pca) COMPREPLY=(); return ;;
+        svm:--scale) COMPREPLY=($(compgen -W "standard l2 none" -- "$cur")); return ;;
+        svm:--kernel) COMPREPLY=($(compgen -W "linear rbf" -- "$cur")); return ;;
+        svm:--folds) COMPREPLY=(); return ;;
+        svm:--holdout) COMPREPLY=(); return ;;
+        svm:--test) _gantool_files; return ;;
+        svm:--confusion) _gantool_files; return ;;
+        svm:--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
+        svm:--seed) COMPREPLY=(); return ;;
+        svm:--threads) COMPREPLY=(); return ;;
         info:--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
         info:--seed) COMPREPLY=(); return ;;
         info:--threads) COMPREPLY=(); return ;;
@@ -211,13 +236,15 @@ _gantool() {
         'saliency') words="-m --model --pretrained --weights --sanity --colormap --out-dir -o --output --method --target --layer --samples --noise --ig-steps --baseline --deletion-steps --fill --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'adversarial') words="-m --model --pretrained --weights --out-dir -o --output --method --target --eps --norm --steps --step-size --random-start --no-random-start --lattice --no-lattice --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'visualize-class') words="-m --model --pretrained --weights --init-image --frames --strip -o --output --target --steps --lr --l2 --jitter --blur-every --blur-sigma --start --device --seed --threads -q --quiet --json --debug -h --help" ;;
+        'extract-features') words="-d --data --data-root -m --model --pretrained --weights -l --layer --pool -o --output -b --batch-size --workers --estimate --device --seed --threads -q --quiet --json --debug -h --help" ;;
+        'svm') words="-o --output -m --model -C --C --pca --scale --kernel --folds --holdout --test --confusion --held-out --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'info') words="--device --seed --threads -q --quiet --json --debug -h --help" ;;
     esac
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$words" -- "$cur"))
     elif [[ -z $cmd ]]; then
-        COMPREPLY=($(compgen -W "train sample interpolate arithmetic invert restore train-encoder train-classifier classify layers saliency adversarial visualize-class info" -- "$cur"))
-    elif [[ " interpolate arithmetic invert restore classify layers saliency adversarial info " == *" $cmd "* ]]; then
+        COMPREPLY=($(compgen -W "train sample interpolate arithmetic invert restore train-encoder train-classifier classify layers saliency adversarial visualize-class extract-features svm info" -- "$cur"))
+    elif [[ " interpolate arithmetic invert restore classify layers saliency adversarial extract-features svm info " == *" $cmd "* ]]; then
         _gantool_files
     fi
 }

@@ -29,3 +29,36 @@ def loss_plot_png(rows: list[dict], loss) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
+
+
+def confusion_png(matrix, classes: list[str], title: str = "") -> bytes:
+    """A confusion matrix (rows: true class, columns: predicted), counts in the cells, row-normalized colour."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    m = np.asarray(matrix)
+    k = len(classes)
+    side = min(12.0, 2.5 + 0.45 * k)
+    fig = Figure(figsize=(side + 1, side), dpi=100, layout="constrained")
+    ax = fig.subplots()
+    rates = m / np.maximum(m.sum(1, keepdims=True), 1)
+    im = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(im, ax=ax, label="fraction of the true class", shrink=0.8)
+    if k <= 30:
+        for i in range(k):
+            for j in range(k):
+                if m[i, j]:
+                    ax.text(j, i, str(int(m[i, j])), ha="center", va="center", fontsize=8,
+                            color="white" if rates[i, j] > 0.5 else "black")
+    ax.set_xticks(range(k), classes, rotation=90 if max((len(c) for c in classes), default=0) > 3 else 0)
+    ax.set_yticks(range(k), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if title:
+        ax.set_title(title)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()

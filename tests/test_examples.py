@@ -62,3 +62,18 @@ def test_interpretability_runs_end_to_end(tmp_path):
     assert len(rows) == 8 and all(row["saved_success"] for row in rows)
     assert Image.open(tmp_path / "classes.png").size == (2 + 10 * 10, 2 + 10)
     assert Image.open(tmp_path / "progress.png").size == (2 + 8 * 10, 2 + 10 * 10)
+
+
+def test_transfer_runs_end_to_end(tmp_path):
+    env = subprocess_env()
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env["QUICK"] = "1"
+    r = subprocess.run(["bash", str(ROOT / "examples" / "transfer.sh"), str(tmp_path)], env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "best C" in r.stdout and "pixels" in r.stdout and "discriminator" in r.stdout  # the comparison table
+    held = float(r.stdout.split("held-out accuracy: ")[1].split("%")[0])
+    assert f"accuracy: {held:.2f}% (360 rows)" in r.stdout  # the saved model, on the rows it held out
+    for name in ("pixels", "classifier", "discriminator"):
+        assert (tmp_path / "svms" / f"{name}.safetensors").exists()
+    assert Image.open(tmp_path / "svm-confusion.png").format == "PNG"

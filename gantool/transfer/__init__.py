@@ -1,0 +1,1 @@
+"""Transfer learning: features of a trained network (extract-features) and classical models on them (svm)."""
