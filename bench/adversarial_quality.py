@@ -74,7 +74,7 @@ def main_() -> None:
     runs += [("gradient-ascent", "runner-up", None, {}), ("gradient-ascent", "next", None, {}),
              ("gradient-ascent", "next", None, {"lattice": True})]
     print("| attack | target | Linf eps | success | after 8-bit rounding | median L2 | median Linf (/255) "
-          f"| s per image |\n|---|---|---|---|---|---|---|---|")
+          "| s per image |\n|---|---|---|---|---|---|---|---|")
     for method, target, eps, extra in runs:
         kw = dict(method=method, target=target, **extra)
         if eps is not None:
