@@ -71,14 +71,15 @@ def part_b(work: Path, threads: int, n: int) -> None:
     for i in range(n):
         Image.fromarray(rng.integers(0, 256, (224, 224, 3), dtype=np.uint8)).save(folder / f"{i:04d}.png")
     torch.set_num_threads(threads)
-    # the plain loop: open, transform, forward one image at a time
+    # the plain loop: build the model, then open, transform, forward one image at a time (timed whole,
+    # as the command is: its model building and PNG decoding count too)
+    t0 = time.perf_counter()
     torch.manual_seed(0)
     net = vgg16().eval()
     net.classifier[-1].register_forward_pre_hook(lambda m, a: feats.append(a[0].clone()))
     tf = T.Compose([T.ToImage(), T.ToDtype(torch.float32, scale=True), T.Resize(256, antialias=True),
                     T.CenterCrop(224), T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
     feats = []
-    t0 = time.perf_counter()
     with torch.no_grad():
         for f in sorted(folder.iterdir()):
             net(tf(Image.open(f).convert("RGB"))[None])
@@ -88,7 +89,7 @@ def part_b(work: Path, threads: int, n: int) -> None:
     tool = n / (time.perf_counter() - t0)
     got = np.load(work / "vgg.npz", allow_pickle=False)["features"]
     print(f"(b) vgg16 (random weights), {n} PNGs of 224x224, penultimate ({got.shape[1]} dims), {threads} thread(s)")
-    print(f"    plain per-image loop  {loop:7.2f} images/s")
+    print(f"    plain per-image loop  {loop:7.2f} images/s (model building included)")
     print(f"    extract-features      {tool:7.2f} images/s (model load and the PNG decoding included)")
     print(f"    ratio                 {tool / loop:7.2f}x (target 3x)")
 

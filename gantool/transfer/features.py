@@ -202,8 +202,13 @@ class Extractor:
     """`extractor(images in [0, 1])` -> {layer: float32 (N, D)} in one forward pass."""
 
     def __init__(self, clf, taps: list[Tap], pool_how: str = "avg"):
+        import torch
+
         if pool_how not in POOLS:
             raise UsageError(f"--pool {pool_how}: not one of {', '.join(POOLS)}")
+        # channels-last weights make every convolution run in oneDNN's preferred layout (vgg16 on this
+        # 2-core CPU: 1.66x the images/second); the values, and the features taken, are the same
+        clf.to(memory_format=torch.channels_last)
         self.clf, self.taps, self.pool_how = clf, taps, pool_how
 
     def __call__(self, images) -> dict:
