@@ -251,10 +251,12 @@ def test_sigterm_during_training_saves_a_checkpoint_and_exits_143(tmp_path):
 
 
 def _interrupt_large_sample(tmp_path, tiny_gan):
-    """Ctrl-C a `sample -n 300000 --latents FILE` once it has begun writing: (exit, stdout, stderr, folder)."""
+    """Ctrl-C a `sample -n 20000000 --latents FILE` once it has begun writing: (exit, stdout, stderr, folder).
+    Latents alone are fast (300,000 rows once finished before the signal came, on an idle machine):
+    20 million rows (640 MB) take seconds, so the signal always lands mid-work."""
     folder = tmp_path / "out"
     folder.mkdir()
-    proc = subprocess.Popen([PYTHON, "-m", "gantool", "sample", "-m", str(tiny_gan), "-n", "300000",
+    proc = subprocess.Popen([PYTHON, "-m", "gantool", "sample", "-m", str(tiny_gan), "-n", "20000000",
                              "--latents", str(folder / "z.npy")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=subprocess_env())
     deadline = time.monotonic() + 60
