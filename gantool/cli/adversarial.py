@@ -18,9 +18,7 @@ PIXELS_PER_CHUNK = 2**18  # images per attack batch: 256 digits (8x8), 5 at 224x
 def adversarial(
     env: Env,
     settings: dict,
-    images: Annotated[Optional[list[str]], typer.Argument(
-        metavar="IMAGES...", show_default=False,
-        help="Image files, folders of images, .npy/.npz batches, or - for stdin (the default).")] = None,
+    images: kit.Images = None,
     model: kit.ClassifierModel = None,
     pretrained: kit.Pretrained = False,
     weights: kit.Weights = None,
@@ -56,20 +54,17 @@ def adversarial(
     from gantool.errors import UsageError
     from gantool.explain.attacks import attack, check_settings, resolve_attack_target
     from gantool.files.images import MAX_GRID_IMAGES
-    from gantool.files.reading import read_input
     from gantool.files.writing import STDIO
     from gantool.progress import make_progress
 
     # ---- check ----
     s = AttackSettings(**settings)
     check_settings(s, set(settings))
-    sources = images or [STDIO]
-    if sources.count(STDIO) > 1:
-        raise UsageError("stdin can be read once: give - at most once")
+    sources = kit.image_sources(images)
     outputs = kit.check_outputs(env, [("--out-dir", out_dir, "folder"), ("-o", output, "a PNG image")], default="-o",
                                 hint="use --out-dir DIR, -o grid.png or a pipe")
     output = outputs["-o"]
-    stdin = read_input(env, STDIO, "images or a .npy/.npz batch") if STDIO in sources else None
+    stdin = kit.stdin_images(env, sources)
     chunks = ImageChunks(sources, stdin)  # every path checked before the model is read
     if output is not None and 3 * chunks.total > MAX_GRID_IMAGES:
         raise UsageError(f"a grid of {kit.plural(chunks.total, 'image')} x 3 is too large to look at",

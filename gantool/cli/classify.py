@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -16,9 +16,7 @@ CHUNK = 64  # images per forward pass: 64 x 3 x 256 x 256 uint8 is 12 MB, its fl
 @kit.command()
 def classify(
     env: Env,
-    images: Annotated[Optional[list[str]], typer.Argument(
-        metavar="IMAGES...", show_default=False,
-        help="Image files, folders of images, .npy/.npz batches, or - for stdin (the default).")] = None,
+    images: kit.Images = None,
     model: kit.ClassifierModel = None,
     pretrained: kit.Pretrained = False,
     weights: kit.Weights = None,
@@ -38,15 +36,10 @@ def classify(
 
     from gantool.classify.classifiers import top_k
     from gantool.data.chunks import ImageChunks
-    from gantool.errors import UsageError
-    from gantool.files.reading import read_input
-    from gantool.files.writing import STDIO
     from gantool.progress import make_progress
 
-    sources = images or [STDIO]
-    if sources.count(STDIO) > 1:
-        raise UsageError("stdin can be read once: give - at most once")
-    stdin = read_input(env, STDIO, "images or a .npy/.npz batch") if STDIO in sources else None
+    sources = kit.image_sources(images)
+    stdin = kit.stdin_images(env, sources)
     chunks = ImageChunks(sources, stdin, chunk=CHUNK)  # every path checked before the model is read
     dev, clf = kit.load_classifier(env, model, pretrained, weights)
     progress = make_progress(env, "classify") if chunks.total > CHUNK else None

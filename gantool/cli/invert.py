@@ -16,9 +16,7 @@ from gantool.latent.invert import InvertSettings
 def invert(
     env: Env,
     settings: dict,
-    images: Annotated[Optional[list[str]], typer.Argument(
-        metavar="IMAGES...", show_default=False,
-        help="Image files, folders of images, .npy/.npz batches, or - for stdin (the default).")] = None,
+    images: kit.Images = None,
     model: kit.Model = None,
     init: search.Init = "random",
     class_: search.SearchClass = None,
@@ -45,7 +43,6 @@ def invert(
 
     from gantool.data.sources import load_images
     from gantool.errors import UsageError
-    from gantool.files.reading import read_input
     from gantool.files.writing import STDIO
     from gantool.latent.invert import InvertSettings, invert as run_inversion, quality
     from gantool.models import loader
@@ -53,9 +50,7 @@ def invert(
 
     # ---- check ----
     model = kit.require_model(model)
-    sources = images or [STDIO]
-    if sources.count(STDIO) > 1:
-        raise UsageError("stdin can be read once: give - at most once")
+    sources = kit.image_sources(images)
     inv = InvertSettings(**settings)
     inv.validate()
     latents = kit.check_outputs(env, [("-o", output, "a PNG image"), ("--out-dir", out_dir, "folder"),
@@ -67,7 +62,7 @@ def invert(
     cfg = info.config
     search.check_class(class_, model, info)
     search.check_init(init, model)
-    stdin = read_input(env, STDIO, "images or a .npy/.npz batch") if STDIO in sources else None
+    stdin = kit.stdin_images(env, sources)
     targets8, names = load_images(sources, cfg.channels, cfg.image_size, stdin, exact_channels=(
         "convert it to grayscale first" if cfg.channels == 1 else "gantool restore --gray colorizes grayscale images"))
     start = search.read_start(env, init, len(names), cfg)

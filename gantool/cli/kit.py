@@ -240,6 +240,28 @@ def check_outputs(env: Env, outputs: list[tuple[str, Any, str]], default: str, h
     return values
 
 
+Images = Annotated[Optional[list[str]], typer.Argument(
+    metavar="IMAGES...", show_default=False,
+    help="Image files, folders of images, .npy/.npz batches, or - for stdin (the default).")]
+
+
+def image_sources(images: list[str] | None, *more: list[str] | None) -> list[str]:
+    """IMAGES as given (`-`, stdin, when none), refusing `-` twice among them and the `more` lists."""
+    sources = images or ["-"]
+    if sum((lst or []).count("-") for lst in (sources, *more)) > 1:
+        raise UsageError("stdin can be read once: give - at most once")
+    return sources
+
+
+def stdin_images(env: Env, *sources: list[str] | None) -> bytes | None:
+    """stdin's bytes when `-` is among the sources (read once, after the checks), else None."""
+    from gantool.files.reading import read_input
+
+    if any("-" in (lst or []) for lst in sources):
+        return read_input(env, "-", "images or a .npy/.npz batch")
+    return None
+
+
 def require_model(model: str | None) -> str:
     if model is None:
         raise UsageError("no model given", "use -m FILE or set GANTOOL_MODEL")

@@ -71,7 +71,7 @@ def restore(
     from gantool.data.sources import load_images
     from gantool.errors import GantoolError, UsageError
     from gantool.files.images import image_size_of, load_image
-    from gantool.files.reading import read_input, reading
+    from gantool.files.reading import reading
     from gantool.files.writing import STDIO
     from gantool.latent.invert import image_seed, quality
     from gantool.latent.restore import paste_known as paste, restore as run_restore
@@ -80,9 +80,7 @@ def restore(
 
     # ---- check ----
     model = kit.require_model(model)
-    sources = images or [STDIO]
-    if sources.count(STDIO) + (reference or []).count(STDIO) > 1:
-        raise UsageError("stdin can be read once: give - at most once")
+    sources = kit.image_sources(images, reference)
     dmg = Damage(**damage)
     if not dmg.any():
         raise UsageError("name the damage: --mask, --blur, --noise, --downsample or --gray",
@@ -120,7 +118,7 @@ def restore(
         return load_image(path, 1)[0]
 
     known = dmg.known(size, seed, read_mask)
-    stdin = read_input(env, STDIO, "images or a .npy/.npz batch") if STDIO in sources + (reference or []) else None
+    stdin = kit.stdin_images(env, sources, reference)
     hint = "convert it to grayscale first" if cfg.channels == 1 else "add --gray to colorize grayscale images"
     obs_channels, side = dmg.observed_shape(cfg.channels, size)
     if simulate:
