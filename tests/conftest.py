@@ -90,3 +90,27 @@ def subprocess_env() -> dict:
 
 
 PYTHON = sys.executable
+
+
+def held_out_digits(n: int | None = None):
+    """The digits that `gantool --seed 0 train-classifier` holds out (the first n, in order):
+    (uint8 (n, 8, 8), labels)."""
+    import numpy as np
+    import torch
+    from sklearn.datasets import load_digits
+
+    from gantool.classify.training import split
+
+    d = load_digits()
+    _, held = split(torch.tensor(d.target), 0.2, 0)
+    held = np.sort(held)[:n]
+    return np.round(d.images[held] * 255 / 16).astype(np.uint8), d.target[held]
+
+
+@pytest.fixture(scope="session")
+def digits_classifier(tmp_path_factory) -> Path:
+    """The default digits classifier (seed 0, one thread: another torch process may share the cores)."""
+    path = tmp_path_factory.mktemp("clf") / "digits.safetensors"
+    r = run_gantool("--seed", "0", "--threads", "1", "-q", "train-classifier", "-o", path)
+    assert r.code == 0, r.stderr
+    return path

@@ -1,4 +1,4 @@
-"""gantool saliency: the four captum methods on a trained digit classifier and on a zoo model with
+"""gantool saliency: the four captum methods on a digits_classifier digit classifier and on a zoo model with
 in-place ReLUs, the files they write, and the checks every map carries (deletion/insertion against
 a random order, the model-randomization test, integrated gradients' completeness)."""
 
@@ -11,31 +11,11 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import one_line_error, run_gantool
+from conftest import held_out_digits, one_line_error
 from gantool.classify.classifiers import load_classifier
 
 ONE = ["--threads", "1"]  # another torch process may share the 2 cores
 METHODS = ["gradient", "smoothgrad", "integrated-gradients", "grad-cam"]
-
-
-def held_out_digits(n: int):
-    """The first n of the digits the default train-classifier run (seed 0) held out: (uint8 (n, 8, 8), labels)."""
-    from sklearn.datasets import load_digits
-
-    from gantool.classify.training import split
-
-    d = load_digits()
-    _, held = split(torch.tensor(d.target), 0.2, 0)
-    held = np.sort(held)[:n]
-    return np.round(d.images[held] * 255 / 16).astype(np.uint8), d.target[held]
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    path = tmp_path_factory.mktemp("clf") / "digits.safetensors"
-    r = run_gantool("--seed", "0", *ONE, "-q", "train-classifier", "-o", path)
-    assert r.code == 0, r.stderr
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +27,9 @@ def batch(tmp_path_factory):
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_each_method_writes_maps_pictures_grid_and_json(method, trained, batch, gantool, tmp_path):
+def test_each_method_writes_maps_pictures_grid_and_json(method, digits_classifier, batch, gantool, tmp_path):
     out = tmp_path / "maps"
-    r = gantool(*ONE, "--json", "saliency", batch[0], "-m", trained, "--method", method, "--out-dir", out,
+    r = gantool(*ONE, "--json", "saliency", batch[0], "-m", digits_classifier, "--method", method, "--out-dir", out,
                 "-o", tmp_path / "grid.png")
     assert r.code == 0, r.stderr
     rows = [json.loads(line) for line in r.text.splitlines()]
@@ -73,27 +53,27 @@ def test_each_method_writes_maps_pictures_grid_and_json(method, trained, batch, 
     assert mean("insertion_auc") > mean("random_insertion_auc")
 
 
-def test_table_target_by_name_and_layer(trained, batch, gantool, tmp_path):
-    r = gantool(*ONE, "saliency", batch[0], "-m", trained, "--method", "grad-cam", "--layer", "block1",
+def test_table_target_by_name_and_layer(digits_classifier, batch, gantool, tmp_path):
+    r = gantool(*ONE, "saliency", batch[0], "-m", digits_classifier, "--method", "grad-cam", "--layer", "block1",
                 "--target", "3", "--out-dir", tmp_path)
     assert r.code == 0, r.stderr
     assert "grad-cam on layer block1" in r.stderr
     lines = [line for line in r.text.splitlines() if "d[" in line]
     assert len(lines) == 12 and all(line.split("│")[3].strip() == "3" for line in lines)
     assert "deletion" in r.text and "insertion" in r.text and "mean" in r.text
-    default = gantool(*ONE, "-q", "saliency", batch[0], "-m", trained, "--method", "grad-cam", "--out-dir", tmp_path)
+    default = gantool(*ONE, "-q", "saliency", batch[0], "-m", digits_classifier, "--method", "grad-cam", "--out-dir", tmp_path)
     assert default.code == 0 and "block2.relu2" not in default.stderr  # -q: no status lines
-    assert gantool(*ONE, "saliency", batch[0], "-m", trained, "--method", "grad-cam",
+    assert gantool(*ONE, "saliency", batch[0], "-m", digits_classifier, "--method", "grad-cam",
                    "--out-dir", tmp_path).stderr.startswith("grad-cam on layer block2.relu2")  # before the last pool
 
 
-def test_removing_the_most_salient_tenth_hurts_more_than_a_random_tenth(trained):
+def test_removing_the_most_salient_tenth_hurts_more_than_a_random_tenth(digits_classifier):
     from gantool.explain.checks import removal_predictions
     from gantool.explain.saliency import attribute
     from gantool.explain.settings import SaliencySettings
 
     torch.set_num_threads(1)
-    clf = load_classifier(str(trained))
+    clf = load_classifier(str(digits_classifier))
     images, labels = held_out_digits(200)
     x = torch.from_numpy(images).float().div(255)[:, None]
     y = torch.from_numpy(labels)
@@ -105,8 +85,8 @@ def test_removing_the_most_salient_tenth_hurts_more_than_a_random_tenth(trained)
         assert salient < random - 0.15, (method, float(salient), float(random))
 
 
-def test_maps_of_the_trained_and_a_reinitialized_model_differ(trained, batch, gantool, tmp_path):
-    r = gantool(*ONE, "--json", "saliency", batch[0], "-m", trained, "--method", "gradient", "--sanity",
+def test_maps_of_the_trained_and_a_reinitialized_model_differ(digits_classifier, batch, gantool, tmp_path):
+    r = gantool(*ONE, "--json", "saliency", batch[0], "-m", digits_classifier, "--method", "gradient", "--sanity",
                 "--out-dir", tmp_path)
     assert r.code == 0, r.stderr
     rows = [json.loads(line) for line in r.text.splitlines()]
@@ -115,13 +95,13 @@ def test_maps_of_the_trained_and_a_reinitialized_model_differ(trained, batch, ga
     cascade = rows[0]["sanity_cascade"]
     assert cascade[0]["down_to"] == "head" and cascade[-1]["down_to"] == "block1.conv1"  # from the top down
     # integrated gradients from black on digits mostly repeat the image (input x gradient): the check says so
-    ig = gantool(*ONE, "--json", "saliency", batch[0], "-m", trained, "--method", "integrated-gradients", "--sanity",
+    ig = gantool(*ONE, "--json", "saliency", batch[0], "-m", digits_classifier, "--method", "integrated-gradients", "--sanity",
                  "--out-dir", tmp_path)
     assert ig.code == 0 and "warning: the integrated-gradients maps barely change" in ig.stderr
 
 
-def test_integrated_gradients_completeness(trained, batch, gantool, tmp_path):
-    r = gantool(*ONE, "--json", "saliency", batch[0], "-m", trained, "--method", "integrated-gradients",
+def test_integrated_gradients_completeness(digits_classifier, batch, gantool, tmp_path):
+    r = gantool(*ONE, "--json", "saliency", batch[0], "-m", digits_classifier, "--method", "integrated-gradients",
                 "--ig-steps", "64", "--out-dir", tmp_path)
     assert r.code == 0, r.stderr
     rows = [json.loads(line) for line in r.text.splitlines()]
@@ -129,7 +109,7 @@ def test_integrated_gradients_completeness(trained, batch, gantool, tmp_path):
         m = np.load(row["files"]["map"], allow_pickle=False)
         assert abs(m.sum() - row["score_gap"]) == pytest.approx(row["completeness_error"], abs=1e-3)
         assert row["completeness_relative"] < 0.05 and abs(row["score_gap"]) > 1
-    few = gantool(*ONE, "--json", "saliency", batch[0], "-m", trained, "--method", "integrated-gradients",
+    few = gantool(*ONE, "--json", "saliency", batch[0], "-m", digits_classifier, "--method", "integrated-gradients",
                   "--ig-steps", "2", "--out-dir", tmp_path)
     worse = np.mean([json.loads(line)["completeness_error"] for line in few.text.splitlines()])
     assert worse > np.mean([row["completeness_error"] for row in rows])
@@ -173,17 +153,17 @@ def test_a_zoo_model_with_inplace_relus(squeezenet, gantool, tmp_path, method, l
     (["--samples", "0"], 2, "--samples"),
     (["--colormap", "nope"], 2, "--colormap nope"),
 ])
-def test_bad_options_are_one_line_and_write_nothing(trained, batch, gantool, tmp_path, argv, code, words):
-    line = one_line_error(gantool(*ONE, "saliency", batch[0], "-m", trained, *argv, "--out-dir", tmp_path / "out"),
+def test_bad_options_are_one_line_and_write_nothing(digits_classifier, batch, gantool, tmp_path, argv, code, words):
+    line = one_line_error(gantool(*ONE, "saliency", batch[0], "-m", digits_classifier, *argv, "--out-dir", tmp_path / "out"),
                           "saliency", code)
     assert words in line
     assert not (tmp_path / "out").exists()
 
 
-def test_missing_image_and_missing_output(trained, gantool, tmp_path):
-    line = one_line_error(gantool(*ONE, "saliency", tmp_path / "none.png", "-m", trained, "--out-dir", tmp_path / "o"),
+def test_missing_image_and_missing_output(digits_classifier, gantool, tmp_path):
+    line = one_line_error(gantool(*ONE, "saliency", tmp_path / "none.png", "-m", digits_classifier, "--out-dir", tmp_path / "o"),
                           "saliency", 1)
     assert "none.png" in line
-    line = one_line_error(gantool(*ONE, "saliency", tmp_path / "none.png", "-m", trained, stdout_tty=True),
+    line = one_line_error(gantool(*ONE, "saliency", tmp_path / "none.png", "-m", digits_classifier, stdout_tty=True),
                           "saliency", 2)
     assert "terminal" in line

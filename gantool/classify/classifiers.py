@@ -105,14 +105,15 @@ class Classifier(nn.Module):
             raise BadValue("layer", name, f"is not a layer of {self.name}", f"`gantool layers {self.name}` lists them")
         return found
 
-    def layers(self) -> list[Layer]:
-        """Every named module of the network, in definition order, with its type, its output shape
-        for one image at the input size (from one forward pass with hooks) and its parameters."""
-        shapes, handles = {}, []
+    def probe(self, hook_for) -> None:
+        """One forward pass of a blank image at the input size with a forward hook on each named
+        module for which `hook_for(name, module)` gives one (None: no hook): how layers are found
+        and measured."""
+        handles = []
         for name, m in self.net.named_modules():
-            if name:
-                handles.append(m.register_forward_hook(
-                    lambda mod, args, out, name=name: shapes.__setitem__(name, _shape(out))))
+            hook = hook_for(name, m) if name else None
+            if hook is not None:
+                handles.append(m.register_forward_hook(hook))
         try:
             device = next((p.device for p in self.parameters()), torch.device("cpu"))
             with torch.inference_mode():
@@ -120,6 +121,12 @@ class Classifier(nn.Module):
         finally:
             for h in handles:
                 h.remove()
+
+    def layers(self) -> list[Layer]:
+        """Every named module of the network, in definition order, with its type, its output shape
+        for one image at the input size (from one forward pass with hooks) and its parameters."""
+        shapes = {}
+        self.probe(lambda name, m: lambda mod, args, out: shapes.__setitem__(name, _shape(out)))
         return [Layer(name, type(m).__name__, shapes.get(name), sum(p.numel() for p in m.parameters()))
                 for name, m in self.net.named_modules() if name]
 
@@ -127,17 +134,9 @@ class Classifier(nn.Module):
     def head(self) -> str:
         """The name of the last layer with weights that runs (a Linear or a convolution): the head.
         Its input is the penultimate representation (`activations(x, [head], take="input")`)."""
-        order, handles = [], []
-        for name, m in self.net.named_modules():
-            if isinstance(m, (nn.Linear, nn.Conv2d)):
-                handles.append(m.register_forward_hook(lambda mod, args, out, name=name: order.append(name)))
-        try:
-            device = next((p.device for p in self.parameters()), torch.device("cpu"))
-            with torch.inference_mode():
-                self(torch.zeros(1, self.channels, self.input_size, self.input_size, device=device))
-        finally:
-            for h in handles:
-                h.remove()
+        order = []
+        self.probe(lambda name, m: (lambda mod, args, out: order.append(name))
+                   if isinstance(m, (nn.Linear, nn.Conv2d)) else None)
         return order[-1]
 
     def activations(self, images: torch.Tensor, names: list[str], take: str = "output") -> tuple[dict, torch.Tensor]:

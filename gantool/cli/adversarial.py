@@ -50,25 +50,14 @@ def adversarial(
     """
     import json
 
-    from gantool.data.chunks import ImageChunks
-    from gantool.errors import UsageError
     from gantool.explain.attacks import attack, check_settings, resolve_attack_target
-    from gantool.files.images import MAX_GRID_IMAGES
     from gantool.files.writing import STDIO
     from gantool.progress import make_progress
 
     # ---- check ----
     s = AttackSettings(**settings)
     check_settings(s, set(settings))
-    sources = kit.image_sources(images)
-    outputs = kit.check_outputs(env, [("--out-dir", out_dir, "folder"), ("-o", output, "a PNG image")], default="-o",
-                                hint="use --out-dir DIR, -o grid.png or a pipe")
-    output = outputs["-o"]
-    stdin = kit.stdin_images(env, sources)
-    chunks = ImageChunks(sources, stdin)  # every path checked before the model is read
-    if output is not None and 3 * chunks.total > MAX_GRID_IMAGES:
-        raise UsageError(f"a grid of {kit.plural(chunks.total, 'image')} x 3 is too large to look at",
-                         "use --out-dir for the images, or fewer images with -o")
+    chunks, output = kit.image_chunks(env, images, out_dir, output, 3, "images")  # before the model is read
     dev, clf = kit.load_classifier(env, model, pretrained, weights)
     target = resolve_attack_target(clf, s.target)
     seed = env.options.seed if env.options.seed is not None else 0

@@ -262,6 +262,23 @@ def stdin_images(env: Env, *sources: list[str] | None) -> bytes | None:
     return None
 
 
+def image_chunks(env: Env, images: list[str] | None, out_dir, output: str | None, columns: int, what: str):
+    """For commands that write a file per image into --out-dir and a grid of `columns` pictures per
+    image to -o (the grid to stdout when stdout is a pipe and nothing is named): the outputs checked,
+    stdin read, every image path listed. Returns (ImageChunks, the -o value), before any model."""
+    from gantool.data.chunks import ImageChunks
+    from gantool.files.images import MAX_GRID_IMAGES
+
+    sources = image_sources(images)
+    output = check_outputs(env, [("--out-dir", out_dir, "folder"), ("-o", output, "a PNG image")], default="-o",
+                           hint="use --out-dir DIR, -o grid.png or a pipe")["-o"]
+    chunks = ImageChunks(sources, stdin_images(env, sources))
+    if output is not None and columns * chunks.total > MAX_GRID_IMAGES:
+        raise UsageError(f"a grid of {plural(chunks.total, 'image')} x {columns} is too large to look at",
+                         f"use --out-dir for the {what}, or fewer images with -o")
+    return chunks, output
+
+
 def require_model(model: str | None) -> str:
     if model is None:
         raise UsageError("no model given", "use -m FILE or set GANTOOL_MODEL")

@@ -55,12 +55,10 @@ def saliency(
     """
     import json
 
-    from gantool.data.chunks import ImageChunks
     from gantool.errors import BadValue, UsageError
     from gantool.explain import checks
     from gantool.explain.render import colormap_names
     from gantool.explain.saliency import attribute, cam_layer, resolve_target
-    from gantool.files.images import MAX_GRID_IMAGES
     from gantool.files.writing import STDIO
     from gantool.progress import make_progress
 
@@ -71,15 +69,7 @@ def saliency(
         raise UsageError(f"--layer is for --method grad-cam, not {s.method}")
     if colormap is not None and colormap not in colormap_names():
         raise BadValue("colormap", colormap, "is not a matplotlib colormap", "e.g. inferno, viridis, jet, RdBu_r")
-    sources = kit.image_sources(images)
-    outputs = kit.check_outputs(env, [("--out-dir", out_dir, "folder"), ("-o", output, "a PNG image")], default="-o",
-                                hint="use --out-dir DIR, -o grid.png or a pipe")
-    output = outputs["-o"]
-    stdin = kit.stdin_images(env, sources)
-    chunks = ImageChunks(sources, stdin)  # every path checked before the model is read
-    if output is not None and 3 * chunks.total > MAX_GRID_IMAGES:
-        raise UsageError(f"a grid of {kit.plural(chunks.total, 'image')} x 3 is too large to look at",
-                         "use --out-dir for the maps, or fewer images with -o")
+    chunks, output = kit.image_chunks(env, images, out_dir, output, 3, "maps")  # before the model is read
     dev, clf = kit.load_classifier(env, model, pretrained, weights)
     target = resolve_target(clf, s.target)
     layer = cam_layer(clf, s.layer) if s.method == "grad-cam" else None

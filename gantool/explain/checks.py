@@ -129,18 +129,14 @@ def removal_predictions(clf, images: torch.Tensor, maps: torch.Tensor, fraction:
 def weighted_layers(clf) -> list[str]:
     """The names of the modules that hold weights of their own and can re-initialize them, top (the
     last to run) first."""
-    ran, handles = [], []
-    for name, m in clf.net.named_modules():
-        if name and any(True for _ in m.parameters(recurse=False)) and hasattr(m, "reset_parameters"):
-            handles.append(m.register_forward_hook(
-                lambda mod, a, out, name=name: None if name in ran else ran.append(name)))
-    try:
-        device = next((p.device for p in clf.parameters()), torch.device("cpu"))
-        with torch.no_grad():
-            clf(torch.zeros(1, clf.channels, clf.input_size, clf.input_size, device=device))
-    finally:
-        for h in handles:
-            h.remove()
+    ran = []
+
+    def hook_for(name, m):
+        if any(True for _ in m.parameters(recurse=False)) and hasattr(m, "reset_parameters"):
+            return lambda mod, a, out: None if name in ran else ran.append(name)
+        return None
+
+    clf.probe(hook_for)
     return ran[::-1]
 
 

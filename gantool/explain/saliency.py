@@ -70,7 +70,7 @@ class Run:
 
 def forward_runs(clf) -> list[Run]:
     """Every named module of the network that runs, in the order its forward pass ends."""
-    order, calls, last_leaf, pooled, shapes, handles = [], {}, [None], {}, {}, []
+    order, calls, last_leaf, pooled, shapes = [], {}, [None], {}, {}
     kinds = dict(clf.net.named_modules())
 
     def hook(name, leaf):
@@ -84,16 +84,7 @@ def forward_runs(clf) -> list[Run]:
             pooled[name] = isinstance(last_leaf[0], POOLING)
         return on
 
-    for name, m in clf.net.named_modules():
-        if name:
-            handles.append(m.register_forward_hook(hook(name, not any(True for _ in m.children()))))
-    try:
-        device = next((p.device for p in clf.parameters()), torch.device("cpu"))
-        with torch.inference_mode():
-            clf(torch.zeros(1, clf.channels, clf.input_size, clf.input_size, device=device))
-    finally:
-        for h in handles:
-            h.remove()
+    clf.probe(lambda name, m: hook(name, not any(True for _ in m.children())))
     return [Run(n, shapes[n], calls[n], pooled[n], isinstance(kinds[n], (nn.Identity, nn.modules.dropout._DropoutNd)))
             for n in order]
 
