@@ -288,6 +288,24 @@ def test_mnist_files_library(tmp_path):
     assert d.num_classes == 10
 
 
+def test_flat_gz_idx_layout_is_read(gantool, tmp_path, monkeypatch):
+    """Debian's dataset-fashion-mnist layout: the .gz IDX files flat in one folder."""
+    import gzip
+
+    flat = tmp_path / "flat"
+    write_idx(flat, "train", *(a for a in fake_mnist(tmp_path / "tv")))
+    for f in flat.iterdir():
+        f.with_name(f.name + ".gz").write_bytes(gzip.compress(f.read_bytes()))
+        f.unlink()
+    d = load_data("fashion-mnist", root=str(flat))
+    assert tuple(d.images.shape) == (40, 1, 28, 28) and d.classes[0] == "T-shirt/top"
+    info = train_ok(gantool, tmp_path, "--data", "fashion-mnist", "--data-root", flat)
+    assert info["data"]["num_images"] == 40
+    (flat / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(b"\x00\x00\x08\x03" + bytes(20)))
+    r = gantool("train", "--data", "fashion-mnist", "--data-root", flat, "--out", tmp_path / "run2", *STEPS, *TINY)
+    assert "train-images-idx3-ubyte.gz" in one_line_error(r, "train")
+
+
 def test_mnist_trains_from_data_root(gantool, tmp_path):
     fake_mnist(tmp_path / "root")
     info = train_ok(gantool, tmp_path, "--data", "mnist", "--data-root", tmp_path / "root")

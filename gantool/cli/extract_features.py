@@ -19,6 +19,9 @@ def _workers_default() -> int:
     return max(1, min(4, available_cores() - 1))
 
 
+DataRoot, Download = kit.data_root_option(INPUT)
+
+
 @kit.command()
 def extract_features(
     env: Env,
@@ -29,9 +32,7 @@ def extract_features(
         "--data", "-d", show_default=False, rich_help_panel=INPUT, metavar="SOURCE",
         help="Labelled input: digits, mnist, fashion-mnist, cifar10, svhn, a folder (class subfolders give labels; a "
              "flat folder is unlabelled) or a .npy/.npz array file.")] = None,
-    data_root: Annotated[Optional[Path], typer.Option(
-        "--data-root", envvar="GANTOOL_DATA_ROOT", show_default=False, rich_help_panel=INPUT, metavar="DIR",
-        help="Where torchvision data sets live (default ~/.cache/gantool/data).")] = None,
+    data_root: DataRoot = None,
     model: kit.ClassifierModel = None,
     pretrained: kit.Pretrained = False,
     weights: kit.Weights = None,

@@ -18,6 +18,7 @@ import functools
 import inspect
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, Callable, Literal, Optional, get_type_hints
 
 import typer
@@ -197,6 +198,19 @@ LatentsIn = Annotated[Optional[str], typer.Option(
 ClassOption = Annotated[Optional[str], typer.Option(
     "--class", "-c", show_default=False, metavar="CLASS",
     help="Conditional models: draw only this class (index or name) (default: one row per class).")]
+
+
+def data_root_option(panel: str):
+    """--data-root and --download, the same for every command that reads a built-in data set."""
+    root = Annotated[Optional[Path], typer.Option(
+        "--data-root", envvar="GANTOOL_DATA_ROOT", show_default=False, rich_help_panel=panel, metavar="DIR",
+        help="Where the built-in sets live: torchvision's layout, or MNIST-style IDX files (.gz or not) flat in DIR "
+             "(default ~/.cache/gantool/data, then /usr/share/datasets/NAME as Debian's dataset-* packages install "
+             "them).")]
+    download = Annotated[bool, typer.Option(
+        "--download", show_default=False, rich_help_panel=panel,
+        help="Let torchvision try to download a missing data set.")]
+    return root, download
 
 
 ClassifierModel = Annotated[Optional[str], typer.Option(

@@ -16,17 +16,16 @@ from gantool.context import Env
 from gantool.gan.spec import DATA, RUN, Runtime, TrainSpec
 
 
+DataRoot, Download = kit.data_root_option(DATA)
+
+
 @kit.command(settings={"spec": TrainSpec, "runtime": Runtime})
 def train(
     env: Env,
     spec: dict,
     runtime: dict,
-    data_root: Annotated[Optional[Path], typer.Option(
-        "--data-root", envvar="GANTOOL_DATA_ROOT", show_default=False, rich_help_panel=DATA, metavar="DIR",
-        help="Where torchvision data sets live (default ~/.cache/gantool/data).")] = None,
-    download: Annotated[bool, typer.Option(
-        "--download", show_default=False, rich_help_panel=DATA,
-        help="Let torchvision try to download a missing data set.")] = False,
+    data_root: DataRoot = None,
+    download: Download = False,
     out: Annotated[Path, typer.Option(
         "--out", show_default=False, rich_help_panel=RUN, metavar="DIR",
         help="Run folder for model, checkpoint, sample grids and losses (default run).")] = Path("run"),

@@ -12,6 +12,9 @@ from gantool.cli import kit
 from gantool.context import Env
 
 
+DataRoot, Download = kit.data_root_option(DATA)
+
+
 @kit.command(settings={"settings": ClassifierSettings})
 def train_classifier(
     env: Env,
@@ -19,12 +22,8 @@ def train_classifier(
     output: Annotated[str, typer.Option(
         "--output", "-o", show_default=False, metavar="FILE",
         help="Where to write the classifier .safetensors (default classifier.safetensors).")] = "classifier.safetensors",
-    data_root: Annotated[Optional[Path], typer.Option(
-        "--data-root", envvar="GANTOOL_DATA_ROOT", show_default=False, rich_help_panel=DATA, metavar="DIR",
-        help="Where torchvision data sets live (default ~/.cache/gantool/data).")] = None,
-    download: Annotated[bool, typer.Option(
-        "--download", show_default=False, rich_help_panel=DATA,
-        help="Let torchvision try to download a missing data set.")] = False,
+    data_root: DataRoot = None,
+    download: Download = False,
 ) -> None:
     """Train a small CNN classifier and report its held-out accuracy.
 

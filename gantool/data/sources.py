@@ -70,7 +70,7 @@ def load_data(source: str, *, root: str | None = None, download: bool = False, c
     if source == "digits":
         data = _digits()
     elif source in BUILTIN:
-        data = _torchvision(source, root or default_data_root(), download)
+        data = _flat_idx(source, root) or _torchvision(source, root or default_data_root(), download)
     elif os.path.isdir(source):
         data = _folder(Path(source), channels, image_size, size_rule)
     elif os.path.isfile(source):
@@ -119,6 +119,69 @@ def _digits() -> ImageData:
         [str(c) for c in bunch.target_names],
         "digits",
     )
+
+
+SYSTEM_ROOT = "/usr/share/datasets"  # Debian's dataset-* packages: /usr/share/datasets/<name>/*.gz
+_IDX_CLASSES = {
+    "mnist": [str(i) for i in range(10)],
+    "fashion-mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                      "Ankle boot"],
+}
+
+
+def _flat_idx(name: str, root: str | None) -> ImageData | None:
+    """MNIST-style IDX files lying flat in a folder (.gz or not), as Debian's dataset-fashion-mnist
+    installs them: in --data-root itself, or, with no --data-root, in /usr/share/datasets/<name>
+    when the default root has no torchvision copy. None where there are none (torchvision's
+    layout is tried next)."""
+    if name not in _IDX_CLASSES:
+        return None
+    if root:
+        dirs = [Path(root)]
+    else:
+        default = Path(default_data_root())
+        sub, files, _ = EXPECTED_FILES[name]
+        torchvision_copy = (default / sub / files[0]).is_file() or (default / sub / f"{files[0]}.gz").is_file()
+        dirs = [default] + ([] if torchvision_copy else [Path(SYSTEM_ROOT) / name])
+    for d in dirs:
+        found = [_idx_file(d, stem) for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")]
+        if all(found):
+            images, labels = (_read_idx(f) for f in found)
+            if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+                raise GantoolError(f"cannot read the {name} files in {d} (images {images.shape}, labels {labels.shape})",
+                                   "they look damaged: replace them")
+            import torch
+
+            return ImageData(torch.from_numpy(images[:, None].copy()), torch.from_numpy(labels.astype(np.int64)),
+                             list(_IDX_CLASSES[name]), name)
+    return None
+
+
+def _idx_file(folder: Path, stem: str) -> Path | None:
+    for f in (folder / stem, folder / f"{stem}.gz"):
+        if f.is_file():
+            return f
+    return None
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    """An IDX file of unsigned bytes (LeCun's MNIST format): magic 0x0000080D, D big-endian sizes, the data."""
+    import gzip
+
+    try:
+        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
+            raw = f.read()
+        magic = int.from_bytes(raw[:4], "big")
+        dims = magic & 0xFF
+        if magic >> 8 != 0x08 or not 1 <= dims <= 3:
+            raise ValueError(f"bad magic number {magic:#x}")
+        shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims))
+        data = np.frombuffer(raw, np.uint8, offset=4 + 4 * dims)
+        if data.size != int(np.prod(shape)):
+            raise ValueError(f"{data.size} bytes of data for shape {shape}")
+        return data.reshape(shape)
+    except (OSError, EOFError, ValueError) as e:
+        raise GantoolError(f"cannot read {path} ({_one_line(e, first=True)})", "it looks damaged: replace it") from None
 
 
 def _torchvision(name: str, root: str, download: bool) -> ImageData:
