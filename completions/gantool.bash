@@ -10,7 +10,7 @@ _gantool() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} cmd="" words i
     # the command is the first word that names one
     for ((i = 1; i < COMP_CWORD; i++)); do
-        case ${COMP_WORDS[i]} in train|sample|interpolate|arithmetic|invert|restore|train-encoder|train-classifier|classify|layers|saliency|adversarial|visualize-class|extract-features|svm|info) cmd=${COMP_WORDS[i]}; break ;; esac
+        case ${COMP_WORDS[i]} in train|sample|interpolate|arithmetic|invert|restore|train-encoder|train-classifier|classify|layers|saliency|adversarial|visualize-class|extract-features|svm|evaluate|info) cmd=${COMP_WORDS[i]}; break ;; esac
     done
     # the value of the option before the cursor
     case "$cmd:$prev" in
@@ -19,6 +19,9 @@ _gantool() {
         :--threads) COMPREPLY=(); return ;;
         train:--data-root) _gantool_files; return ;;
         train:--out) _gantool_files; return ;;
+        train:--eval-every) COMPREPLY=(); return ;;
+        train:--eval-features) _gantool_files; return ;;
+        train:--eval-samples) COMPREPLY=(); return ;;
         train:-d|train:--data) _gantool_files; COMPREPLY+=($(compgen -W "digits mnist fashion-mnist cifar10 svhn" -- "$cur")); return ;;
         train:--image-size) COMPREPLY=(); return ;;
         train:--channels) COMPREPLY=(); return ;;
@@ -217,13 +220,27 @@ _gantool() {
         svm:--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
         svm:--seed) COMPREPLY=(); return ;;
         svm:--threads) COMPREPLY=(); return ;;
+        evaluate:-m|evaluate:--model) _gantool_files; return ;;
+        evaluate:-n|evaluate:--count) COMPREPLY=(); return ;;
+        evaluate:-d|evaluate:--data) _gantool_files; COMPREPLY+=($(compgen -W "digits mnist fashion-mnist cifar10 svhn" -- "$cur")); return ;;
+        evaluate:--data-root) _gantool_files; return ;;
+        evaluate:--stats) _gantool_files; return ;;
+        evaluate:--save-stats) _gantool_files; return ;;
+        evaluate:-f|evaluate:--features) _gantool_files; return ;;
+        evaluate:-l|evaluate:--layer) _gantool_files; return ;;
+        evaluate:--weights) _gantool_files; return ;;
+        evaluate:-k|evaluate:--neighbours) COMPREPLY=(); return ;;
+        evaluate:--kid-subset) COMPREPLY=(); return ;;
+        evaluate:--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
+        evaluate:--seed) COMPREPLY=(); return ;;
+        evaluate:--threads) COMPREPLY=(); return ;;
         info:--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
         info:--seed) COMPREPLY=(); return ;;
         info:--threads) COMPREPLY=(); return ;;
     esac
     case "$cmd" in
         '') words="--version --device --seed --threads -q --quiet --json --debug -h --help" ;;
-        'train') words="--data-root --download --out --resume --force -d --data --image-size --channels --conditional --unconditional --nz --ngf --ndf --batch-norm --no-batch-norm --g-activation --d-activation --init --spectral-norm --no-spectral-norm --loss --lr-g --lr-d --beta1 --beta2 --d-steps --label-smoothing --gp-weight --ema -e --epochs --steps -b --batch-size --compile --amp --no-amp --log-every --sample-every --device --seed --threads -q --quiet --json --debug -h --help" ;;
+        'train') words="--data-root --download --out --resume --force --eval-every --eval-features --eval-samples -d --data --image-size --channels --conditional --unconditional --nz --ngf --ndf --batch-norm --no-batch-norm --g-activation --d-activation --init --spectral-norm --no-spectral-norm --loss --lr-g --lr-d --beta1 --beta2 --d-steps --label-smoothing --gp-weight --ema -e --epochs --steps -b --batch-size --compile --amp --no-amp --log-every --sample-every --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'sample') words="-m --model -n --count -o --output --out-dir --latents --latents-in -c --class --nrow --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'interpolate') words="-m --model -s --steps --method --mode --loop -c --class -o --output --animate --fps --latents --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'arithmetic') words="-m --model -n --count --jitter -c --class -o --output --latents --device --seed --threads -q --quiet --json --debug -h --help" ;;
@@ -238,13 +255,14 @@ _gantool() {
         'visualize-class') words="-m --model --pretrained --weights --init-image --frames --strip -o --output --target --steps --lr --l2 --jitter --blur-every --blur-sigma --start --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'extract-features') words="-d --data --data-root -m --model --pretrained --weights -l --layer --pool -o --output -b --batch-size --workers --estimate --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'svm') words="-o --output -m --model -C --C --pca --scale --kernel --folds --holdout --test --confusion --held-out --device --seed --threads -q --quiet --json --debug -h --help" ;;
+        'evaluate') words="-m --model -n --count -d --data --data-root --download --stats --save-stats -f --features -l --layer --pretrained --weights -k --neighbours --kid-subset --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'info') words="--device --seed --threads -q --quiet --json --debug -h --help" ;;
     esac
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$words" -- "$cur"))
     elif [[ -z $cmd ]]; then
-        COMPREPLY=($(compgen -W "train sample interpolate arithmetic invert restore train-encoder train-classifier classify layers saliency adversarial visualize-class extract-features svm info" -- "$cur"))
-    elif [[ " interpolate arithmetic invert restore classify layers saliency adversarial extract-features svm info " == *" $cmd "* ]]; then
+        COMPREPLY=($(compgen -W "train sample interpolate arithmetic invert restore train-encoder train-classifier classify layers saliency adversarial visualize-class extract-features svm evaluate info" -- "$cur"))
+    elif [[ " interpolate arithmetic invert restore classify layers saliency adversarial extract-features svm evaluate info " == *" $cmd "* ]]; then
         _gantool_files
     fi
 }

@@ -6,15 +6,17 @@ import io
 
 
 def loss_plot_png(rows: list[dict], loss) -> bytes:
-    """Two panels over training steps: D and G loss; D(x) and D(G(z)). `loss`: a gantool.gan.losses.Loss."""
+    """Two panels over training steps: D and G loss; D(x) and D(G(z)); and a third, the FID (lower
+    is better, the best one marked), when rows hold `fid` values. `loss`: a gantool.gan.losses.Loss."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
     steps = [r["step"] for r in rows]
-    fig = Figure(figsize=(8, 6), dpi=100, layout="constrained")
-    top, bottom = fig.subplots(2, 1, sharex=True)
+    measured = [(r["step"], r["fid"]) for r in rows if r.get("fid") is not None]
+    fig = Figure(figsize=(8, 8.5 if measured else 6), dpi=100, layout="constrained")
+    top, bottom, *fid = fig.subplots(3 if measured else 2, 1, sharex=True)
     top.plot(steps, [r["loss_d"] for r in rows], label="D loss")
     top.plot(steps, [r["loss_g"] for r in rows], label="G loss")
     top.set_ylabel(f"{loss.name} loss")
@@ -23,9 +25,18 @@ def loss_plot_png(rows: list[dict], loss) -> bytes:
     bottom.plot(steps, [r["d_real"] for r in rows], label="D(x)")
     bottom.plot(steps, [r["d_fake"] for r in rows], label="D(G(z))")
     bottom.set_ylabel(loss.d_reads_as)
-    bottom.set_xlabel("generator step")
     bottom.legend()
     bottom.grid(alpha=0.3)
+    if measured:
+        ax = fid[0]
+        at, values = zip(*measured)
+        ax.plot(at, values, marker="o", markersize=3, label="FID")
+        best = min(measured, key=lambda m: m[1])
+        ax.plot(*best, marker="*", markersize=12, linestyle="none", label=f"best {best[1]:.3g} (model-best)")
+        ax.set_ylabel("FID (lower is better)")
+        ax.legend()
+        ax.grid(alpha=0.3)
+    (fid[0] if measured else bottom).set_xlabel("generator step")
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()

@@ -17,6 +17,7 @@ from gantool.gan.spec import DATA, RUN, Runtime, TrainSpec
 
 
 DataRoot, Download = kit.data_root_option(DATA)
+EVAL = "Model selection"
 
 
 @kit.command(settings={"spec": TrainSpec, "runtime": Runtime})
@@ -37,6 +38,18 @@ def train(
         "--force", show_default=False, rich_help_panel=RUN,
         help="Start over in an --out that already holds a run (the old run stays until the new one's first "
              "checkpoint).")] = False,
+    eval_every: Annotated[Optional[int], typer.Option(
+        "--eval-every", min=1, show_default=False, rich_help_panel=EVAL, metavar="EPOCHS",
+        help="Measure the FID of the generator every EPOCHS epochs (and at the end) in the features of "
+             "--eval-features: a fid column in losses.csv and losses.png, and model-best.safetensors beside the "
+             "model whenever it is the lowest so far.")] = None,
+    eval_features: Annotated[Optional[str], typer.Option(
+        "--eval-features", show_default=False, rich_help_panel=EVAL, metavar="FILE",
+        help="The judge for --eval-every: a classifier .safetensors of the same domain (`gantool "
+             "train-classifier`), its penultimate features.")] = None,
+    eval_samples: Annotated[int, typer.Option(
+        "--eval-samples", min=2, max=1_000_000, show_default=False, rich_help_panel=EVAL, metavar="N",
+        help="Images drawn for each measurement, the same latents each time (default 2000).")] = 2000,
 ) -> None:
     """Train a DCGAN (or, with --conditional, a class-conditional DCGAN).
 
@@ -44,6 +57,11 @@ def train(
     (--out) gets model.safetensors, checkpoint.safetensors, samples/epoch-NNNN.png (the same latents
     each epoch), losses.csv and losses.png. Ctrl-C or SIGTERM saves a checkpoint and exits 130 or
     143; --resume continues it. Prints the model's path on stdout.
+
+    With --eval-every N and --eval-features CLASSIFIER, the FID of the generator (the EMA one with
+    --ema) is measured every N epochs against the training data in the classifier's features, logged
+    in losses.csv and drawn in losses.png, and model-best.safetensors keeps the model at its lowest
+    FID; `gantool evaluate` scores any model file in full.
     """
     from gantool.device import prepare
     from gantool.gan.trainer import start
@@ -51,10 +69,11 @@ def train(
     from gantool.signals import StopFlag, stop_on_signals
 
     dev = prepare(env.options.device, env.options.threads)
+    selection = _selection(eval_every, eval_features, eval_samples, dev)
     stop = StopFlag()  # Ctrl-C before training starts ends the command at once (one line, 130)
     trainer = start({**spec, "seed": env.options.seed}, out, Runtime(device=str(dev), **runtime),
                     resume=resume, force=force, data_root=str(data_root) if data_root else None, download=download,
-                    progress=make_progress(env, "train"), log=env.log, warn=env.warn, stop=stop)
+                    progress=make_progress(env, "train"), log=env.log, warn=env.warn, stop=stop, selection=selection)
     cfg, s = trainer.cfg, trainer.spec
     if trainer.resumed_at is not None and trainer.step >= trainer.total_steps:
         env.log(f"{out} is complete at step {trainer.step}/{trainer.total_steps}; nothing to do "
@@ -72,10 +91,33 @@ def train(
     if trainer.step > done_before:
         env.log(f"wrote {trainer.folder.model} after {kit.plural(summary['steps'], 'step')} "
                 f"in {summary['seconds']:.0f}s")
+    if selection is not None and selection.best_fid is not None:
+        summary["best_fid"], summary["best_fid_step"] = selection.best_fid, selection.best_step
+        env.log(f"best FID {selection.best_fid:.4g} at step {selection.best_step}: {trainer.folder.best}")
     if env.options.json:
         kit.print_json(env, {"model": str(trainer.folder.model), "run": str(out), **summary})
     else:
         env.write_text(f"{trainer.folder.model}\n")
+
+
+def _selection(every: int | None, features: str | None, samples: int, dev):
+    """The FID measurement of --eval-every/--eval-features, its judge loaded (checked) before any data."""
+    from gantool.classify.classifiers import is_zoo_name
+    from gantool.errors import UsageError
+
+    if (every is None) != (features is None):
+        given, missing = ("--eval-every", "--eval-features") if features is None else ("--eval-features",
+                                                                                         "--eval-every")
+        raise UsageError(f"{given} needs {missing}", "give --eval-every EPOCHS --eval-features CLASSIFIER")
+    if every is None:
+        return None
+    if is_zoo_name(features):
+        raise UsageError(f"--eval-features {features}: give a classifier file",
+                         "train one with `gantool train-classifier`; zoo models judge in `gantool evaluate`")
+    from gantool.metrics import Judge
+    from gantool.metrics.selection import Selection
+
+    return Selection(Judge.load(features, dev), every, samples)
 
 
 # For the man page (gantool.cli.docgen): (what it does, command line).
@@ -87,10 +129,16 @@ EXAMPLES = [
      "gantool train --data faces/ --conditional --loss hinge --spectral-norm"),
     ("Continue an interrupted run from its checkpoint.", "gantool train --out run --resume"),
     ("Train a finished run further, to 60 epochs in all.", "gantool train --out run --resume --epochs 60"),
+    ("Measure the FID every 5 epochs in the features of a digits classifier, and keep the best model as "
+     "run/model-best.safetensors.", "gantool train-classifier -o digits.safetensors && "
+                                    "gantool train --eval-every 5 --eval-features digits.safetensors"),
     ("Two trainings side by side on one machine: half the cores each.",
      "gantool --threads 1 train --out a & gantool --threads 1 train --out b --seed 2"),
 ]
 FILES = [("RUN/model.safetensors", "The trained model (generator and discriminator) with its configuration."),
          ("RUN/checkpoint.safetensors", "Optimiser, RNG and step: what --resume continues from."),
          ("RUN/samples/epoch-NNNN.png", "A grid from the same latents after each epoch."),
-         ("RUN/losses.csv, RUN/losses.png", "The losses and their plot.")]
+         ("RUN/model-best.safetensors", "With --eval-every: the model at its lowest FID (the FID, its step and "
+                                        "judge in the header's training summary, `gantool info` shows it)."),
+         ("RUN/losses.csv, RUN/losses.png", "The losses and their plot; with --eval-every a fid column (empty where "
+                                            "not measured) and an FID panel.")]

@@ -1,9 +1,11 @@
 """A training run's folder (`--out`) and its lifecycle.
 
     model.safetensors       generator (EMA weights when --ema) and discriminator, with full config
+    model-best.safetensors  the same, as it was at its lowest FID (train --eval-every); the FID in its
+                            gantool.training `selection`
     checkpoint.safetensors  raw weights, optimizer state, noise RNG state, step and spec, for --resume
     samples/epoch-NNNN.png  the same fixed latents rendered after every epoch
-    losses.csv, losses.png  D and G loss, D(x) and D(G(z)) per logging step
+    losses.csv, losses.png  D and G loss, D(x) and D(G(z)) per logging step; the FID where measured
 
 `prepare` checks everything about the folder before any data is loaded: that it is a folder, that
 it can be written, that it holds no run unless --resume or --force. Under --force the old run is
@@ -24,9 +26,10 @@ from gantool.errors import BadValue, GantoolError
 from gantool.files import modelfile
 from gantool.files.writing import atomic_write, check_folder_writable, cannot_write
 
-MODEL_FILE, CHECKPOINT_FILE, LOSSES_CSV, LOSSES_PNG, SAMPLES_DIR = (
-    "model.safetensors", "checkpoint.safetensors", "losses.csv", "losses.png", "samples")
+MODEL_FILE, BEST_FILE, CHECKPOINT_FILE, LOSSES_CSV, LOSSES_PNG, SAMPLES_DIR = (
+    "model.safetensors", "model-best.safetensors", "checkpoint.safetensors", "losses.csv", "losses.png", "samples")
 CSV_FIELDS = ["step", "epoch", "images", "loss_d", "loss_g", "d_real", "d_fake"]
+FID_FIELD = "fid"  # a last column once a run measures FID (train --eval-every), empty where it did not
 
 
 class RunFolder:
@@ -38,6 +41,10 @@ class RunFolder:
     @property
     def model(self) -> Path:
         return self.path / MODEL_FILE
+
+    @property
+    def best(self) -> Path:
+        return self.path / BEST_FILE
 
     @property
     def checkpoint(self) -> Path:
@@ -96,9 +103,10 @@ class RunFolder:
                 pass
 
     def save(self, model: tuple[dict, dict, dict, dict], checkpoint: tuple[dict, dict], rows: list[dict],
-             loss_label: str) -> None:
+             loss_label: str, best: dict | None = None) -> None:
         """Write the checkpoint, the model and the losses. `model`: (tensors, config, data, training);
-        `checkpoint`: (tensors, resume state)."""
+        `checkpoint`: (tensors, resume state); `best` (the FID and how it was measured): the model is
+        the best so far, and is written as model-best.safetensors too."""
         tensors, config, data, training = model
         ckpt_tensors, resume = checkpoint
         modelfile.save(self.checkpoint, modelfile.KIND_CHECKPOINT, ckpt_tensors, config, data, training,
@@ -107,7 +115,10 @@ class RunFolder:
         if self._clear_old_run:  # the new run now has its first checkpoint: the old one's grids and losses go
             for f in (self.path / SAMPLES_DIR).glob("epoch-*.png"):
                 f.unlink(missing_ok=True)
+            self.best.unlink(missing_ok=True)
             self._clear_old_run = False
+        if best is not None:
+            modelfile.save(self.best, modelfile.KIND_GAN, tensors, config, data, {**training, "selection": best})
         self._created = False
         self.write_losses(rows, loss_label)
 
@@ -122,7 +133,8 @@ class RunFolder:
 
     def write_losses(self, rows: list[dict], loss_label: str) -> None:
         buf = io.StringIO()
-        writer = csv.DictWriter(buf, CSV_FIELDS, lineterminator="\n", extrasaction="ignore")
+        fields = CSV_FIELDS + [FID_FIELD] * any(r.get(FID_FIELD) is not None for r in rows)
+        writer = csv.DictWriter(buf, fields, lineterminator="\n", extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
         atomic_write(self.path / LOSSES_CSV, buf.getvalue().encode())
@@ -139,8 +151,8 @@ class RunFolder:
             return []
         try:
             with open(path, newline="") as f:
-                return [{k: (int(v) if k in ("step", "images") else float(v)) for k, v in r.items() if k in CSV_FIELDS}
-                        for r in csv.DictReader(f)]
+                return [{k: (int(v) if k in ("step", "images") else None if k == FID_FIELD and v == "" else float(v))
+                         for k, v in r.items() if k in CSV_FIELDS or k == FID_FIELD} for r in csv.DictReader(f)]
         except (ValueError, TypeError, OSError) as e:
             raise GantoolError(f"cannot read {path}: {e}", "the checkpoint is fine; move the file away to resume "
                                                            "without the old loss history") from None

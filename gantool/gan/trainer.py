@@ -37,8 +37,9 @@ MAX_GRIDS = 100  # per run
 def start(explicit: dict, out, runtime: Runtime, *, resume: bool = False, force: bool = False,
           data_root: str | None = None, download: bool = False, progress: Progress | None = None,
           log: Callable[[str], None] = lambda m: None, warn: Callable[[str], None] = lambda m: None,
-          stop: StopFlag | None = None) -> "GANTrainer":
-    """Check, then prepare: settings (merged with the saved run on resume), the run folder, the data."""
+          stop: StopFlag | None = None, selection=None) -> "GANTrainer":
+    """Check, then prepare: settings (merged with the saved run on resume), the run folder, the data.
+    `selection` (gantool.metrics.selection.Selection): FID every N epochs, model-best.safetensors."""
     folder = RunFolder(out)
     saved = folder.saved_spec() if resume else None
     if saved is None and explicit.get("seed") is None:
@@ -51,8 +52,11 @@ def start(explicit: dict, out, runtime: Runtime, *, resume: bool = False, force:
         data = load_data(spec.data, root=data_root, download=download, channels=spec.channels,
                          image_size=spec.image_size, size_rule=size_for)
         trainer = GANTrainer(spec, data, folder, runtime, progress=progress, log=log, warn=warn, stop=stop)
+        trainer.selection = selection
         if resume:
             trainer.restore()
+        if selection is not None:
+            selection.prepare(data, spec.seed)
     except BaseException:
         folder.abandon()
         raise
@@ -143,6 +147,7 @@ class GANTrainer:
         self.rows: list[dict] = []
         self.last_good: int | None = None
         self.resumed_at: int | None = None
+        self.selection = None  # gantool.metrics.selection.Selection, set by start()
         self._set_budget()
         if data.num_images < spec.batch_size:
             warn(f"{data.name} has {data.num_images} images, fewer than --batch-size {spec.batch_size}: every batch "
@@ -224,13 +229,18 @@ class GANTrainer:
                 acc += self.train_step()
                 count += 1
                 epoch_end = self.step % self.steps_per_epoch == 0 or self.step == self.total_steps
-                save = epoch_end and (self.step == self.total_steps or time.monotonic() - last_save > self.rt.save_every)
+                measure = epoch_end and self.selection is not None and self.selection.due(
+                    math.ceil(self.step / self.steps_per_epoch), self.step == self.total_steps)
+                save = epoch_end and (measure or self.step == self.total_steps
+                                      or time.monotonic() - last_save > self.rt.save_every)
                 if count >= self.rt.log_every or save:  # a checkpoint is only written after a finite reading
                     self._flush(acc, count)
                     acc.zero_()
                     count = 0
                 if epoch_end:
                     self.seconds = time.monotonic() - t0
+                    if measure:  # its row was just logged (a measurement saves)
+                        self.rows[-1]["fid"] = self.selection.measure(self.sampling_generator(), self.step)
                     if save:  # before the grid: under --force the old run stays whole until this first save
                         self._save()
                         last_save = time.monotonic()
@@ -310,8 +320,11 @@ class GANTrainer:
         if self.G_ema is not None:
             tensors.update(with_prefix(self.G_ema.state_dict(), "generator_ema"))
         resume = {"spec": asdict(self.spec), "step": self.step, "seconds": self.seconds}
+        best = None
+        if self.selection is not None:
+            resume["selection"], best = self.selection.state(), self.selection.best_at(self.step)
         with self.stop.critical():  # a second Ctrl-C waits for the files to be whole
-            self.folder.save((model, config, data, training), (tensors, resume), self.rows, self.loss)
+            self.folder.save((model, config, data, training), (tensors, resume), self.rows, self.loss, best=best)
         self.last_good = self.step
 
     def restore(self) -> None:
@@ -333,6 +346,8 @@ class GANTrainer:
                                str(e).splitlines()[0]) from None
         self.step, self.seconds, self.last_good = resume["step"], resume["seconds"], resume["step"]
         self.resumed_at = self.step
+        if self.selection is not None:
+            self.selection.restore(resume.get("selection"), self.warn)
         self.rows = [r for r in self.folder.read_losses() if r["step"] <= self.step]
 
 

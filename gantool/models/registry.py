@@ -23,9 +23,9 @@ FAMILIES = {
 
 # The torchvision classification models gantool takes by name (`-m resnet18`): architecture
 # "torchvision" with config `model` (gantool.models.zoo). Each builds with torchvision's defaults
-# and its default weights need no builder options (inception_v3 and googlenet do: not here yet).
-ZOO = ("alexnet", "efficientnet_b0", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "resnet18",
-       "resnet34", "resnet50", "squeezenet1_0", "squeezenet1_1", "vgg11", "vgg13", "vgg16", "vgg19")
+# and its default weights (inception_v3 with the builder options of zoo.BUILD; googlenet not yet).
+ZOO = ("alexnet", "efficientnet_b0", "inception_v3", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small",
+       "resnet18", "resnet34", "resnet50", "squeezenet1_0", "squeezenet1_1", "vgg11", "vgg13", "vgg16", "vgg19")
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,9 @@ from gantool.errors import BadValue, GantoolError
 from gantool.models.registry import ZOO, Arch, config_from_dict
 
 IMAGENET_CLASSES = 1000
+# what torchvision's builder sets when it loads the default weights: Inception-v3's weights (ported from
+# TensorFlow) expect its transform_input, which maps ImageNet-normalized input to their [-1, 1]
+BUILD = {"inception_v3": {"transform_input": True, "aux_logits": True, "init_weights": False}}
 STATE_SUFFIXES = (".pth", ".pt", ".bin")
 
 
@@ -57,7 +60,7 @@ def build(cfg: TorchvisionConfig) -> dict[str, nn.Module]:
     from torchvision.models import get_model
 
     cfg.validate()
-    return {"classifier": get_model(cfg.model, weights=None, num_classes=cfg.num_classes)}
+    return {"classifier": get_model(cfg.model, weights=None, num_classes=cfg.num_classes, **BUILD.get(cfg.model, {}))}
 
 
 def describe(cfg: TorchvisionConfig) -> str:
