@@ -33,6 +33,13 @@ def loss_plot_png(rows: list[dict], loss) -> bytes:
         ax.plot(at, values, marker="o", markersize=3, label="FID")
         best = min(measured, key=lambda m: m[1])
         ax.plot(*best, marker="*", markersize=12, linestyle="none", label=f"best {best[1]:.3g} (model-best)")
+        if max(values) > 5 * min(values) > 0:  # the first, untrained measurements dwarf the rest
+            from matplotlib.ticker import FormatStrFormatter, LogLocator
+
+            ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+            ax.yaxis.set_minor_locator(LogLocator(subs=(2, 3, 5)))
+            ax.yaxis.set_minor_formatter(FormatStrFormatter("%g"))
         ax.set_ylabel("FID (lower is better)")
         ax.legend()
         ax.grid(alpha=0.3)

@@ -51,13 +51,8 @@ def evaluate(
         "--layer", "-l", show_default=False, rich_help_panel=JUDGE, metavar="NAME",
         help="The judge's layer, by the names `gantool layers` lists (conv maps averaged over H and W), or "
              "penultimate: the head's input (default).")] = None,
-    pretrained: Annotated[bool, typer.Option(
-        "--pretrained", show_default=False, rich_help_panel=JUDGE,
-        help="Zoo judges: torchvision's default weights, from the torch cache ($TORCH_HOME/hub/checkpoints); "
-             "never downloaded.")] = False,
-    weights: Annotated[Optional[str], typer.Option(
-        "--weights", show_default=False, rich_help_panel=JUDGE, metavar="FILE",
-        help="Zoo judges: weights from a .safetensors state dict, or a .pth/.pt state dict.")] = None,
+    pretrained: kit.Pretrained = False,
+    weights: kit.Weights = None,
     k: Annotated[int, typer.Option(
         "-k", "--neighbours", min=1, max=1000, show_default=False, rich_help_panel=SCORES,
         help="The k of the k-NN balls of precision, recall, density and coverage (default 5).")] = 5,

@@ -30,7 +30,12 @@ from torch import nn
 
 from gantool.errors import BadValue, GantoolError
 
-CHUNK = 256  # images per forward pass
+PIXELS_PER_PASS = 2**22  # at the judge's input size: 4,096 digits (8x8), 15 at Inception's 299x299x3
+
+
+def pass_size(clf) -> int:
+    """Images per forward pass: fewer passes for small inputs (each costs hooks and a resize)."""
+    return max(16, min(4096, PIXELS_PER_PASS // (clf.channels * clf.input_size**2)))
 
 
 def file_digest(path: str) -> str:
@@ -110,13 +115,13 @@ class Judge(nn.Module):
         return self._pass(x, logits=False)[0].double()
 
     @torch.inference_mode()
-    def extract(self, images, logits: bool = True, batch_size: int = CHUNK):
+    def extract(self, images, logits: bool = True, batch_size: int | None = None):
         """(features float32 (N, D), logits float32 (N, K) or None) on the CPU, `batch_size` images
         per pass. `images`: float in [0, 1] or uint8, (N, C, H, W), on any device; or an iterable of
         such chunks (generated as they are judged: memory holds the features, not the images)."""
         feats, outs = [], []
         want_logits = logits and self.has_classes
-        chunks = images.split(batch_size) if isinstance(images, torch.Tensor) else images
+        chunks = images.split(batch_size or pass_size(self.clf)) if isinstance(images, torch.Tensor) else images
         for chunk in chunks:
             if chunk.dim() != 4:
                 raise GantoolError(f"images must be (N, C, H, W), not {tuple(chunk.shape)}")

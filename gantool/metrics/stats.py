@@ -31,7 +31,7 @@ class RealStats:
         return int(self.features.shape[0])
 
     @classmethod
-    def from_images(cls, judge, images: torch.Tensor, batch_size: int = 256, name: str = "") -> "RealStats":
+    def from_images(cls, judge, images: torch.Tensor, batch_size: int | None = None, name: str = "") -> "RealStats":
         """The judge's features of real images: float in [0, 1] or uint8, (N, C, H, W)."""
         if images.dim() != 4 or len(images) < 2:
             raise GantoolError(f"real statistics need 2 or more images (N, C, H, W), not {tuple(images.shape)}")
