@@ -21,7 +21,13 @@ reference gets them too; AMP, channels_last and fused Adam stay gantool's own.
 After warm-up steps on both sides, --rounds blocks of --steps steps alternate between gantool and
 the reference (so both see the same background load) and each side's best block is reported.
 
+--ddp: gantool's trainer in 1 process against 2 CPU processes over Gloo (DistributedDataParallel, as
+under `torchrun --nproc_per_node 2`, started here by torch.multiprocessing), with the same global
+batch, on the CPU; the 1 process takes every core (or --threads), each of the 2 half of them. Images
+per second count the global batch; the rounds alternate, and the ratio is 2 processes over 1.
+
 Run:  .venv/bin/python bench/train_throughput.py [--device cpu] [--only a|b] [--steps N] [--json]
+      .venv/bin/python bench/train_throughput.py --ddp [--only a|b] [--steps N]
       (or `make bench`). On a 2-core CPU the defaults take about a minute. On a shared, busy
       machine 2 OpenMP threads fight the other load and the figures swing 3x: --threads 1 steadies them.
 """
@@ -31,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import sys
 import tempfile
 import time
@@ -40,7 +47,8 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
 from gantool.data.sources import load_data
-from gantool.device import resolve_device
+from gantool.device import available_cores, resolve_device
+from gantool.gan.distributed import World
 from gantool.gan.spec import Runtime, TrainSpec
 from gantool.gan.trainer import GANTrainer
 from gantool.models.dcgan import DCGANConfig, Discriminator, Generator
@@ -63,8 +71,8 @@ def sync(device: torch.device) -> None:
 class GantoolLoop:
     """GANTrainer.train_step(), accumulating the stats on the device as run() does."""
 
-    def __init__(self, spec: TrainSpec, data, runtime: Runtime, out: str):
-        self.trainer = GANTrainer(spec, data, out, runtime)
+    def __init__(self, spec: TrainSpec, data, runtime: Runtime, out: str, world: World | None = None):
+        self.trainer = GANTrainer(spec, data, out, runtime, world=world)
         self.device, self.cfg = self.trainer.device, self.trainer.cfg
         self.images_per_step = spec.d_steps * self.trainer.batches.batch_size
         self.acc = torch.zeros(4, device=self.device)
@@ -75,6 +83,7 @@ class GantoolLoop:
     def finish(self) -> None:
         self.acc.tolist()  # the host sync run() does every log_every steps
         sync(self.device)
+        self.trainer.world.barrier()  # under DDP: a block ends when every process is done
 
 
 class DigitsPIL(Dataset):
@@ -166,6 +175,70 @@ def images_per_second(loop, steps: int) -> float:
     return steps * loop.images_per_step / (time.perf_counter() - t0)
 
 
+def ddp_worker(rank: int, size: int, port: int, name: str, steps: int, warmup: int, rounds: int, threads,
+               turns, results) -> None:
+    """One of `size` processes (torch.multiprocessing): the environment torchrun would give it, then
+    `warmup` untimed steps and `rounds` timed blocks of `steps`, each when `turns[rank]` says go."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(size), RANK=str(rank),
+                      LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(size))
+    world = World.from_environ()
+    torch.set_num_threads(world.threads(threads))
+    _, spec, _, _ = CONFIGS[name]
+    data = load_data(spec.data, image_size=spec.image_size, size_rule=size_for)
+    with world.session(), tempfile.TemporaryDirectory() as out:
+        world.join(torch.device("cpu"))
+        loop = GantoolLoop(spec, data, Runtime(device="cpu"), out, world)
+        images_per_second(loop, warmup)
+        results.put(None)  # ready
+        for _ in range(rounds):
+            turns[rank].get()
+            rate = images_per_second(loop, steps)
+            if rank == 0:
+                results.put(rate)
+
+
+def ddp_figures(args) -> None:
+    """Images/second in 1 process and in 2 processes over Gloo, alternating rounds (best of each)."""
+    import torch.multiprocessing as mp
+
+    name = args.only or "b"
+    title, spec, steps, warmup = CONFIGS[name]
+    steps, warmup = args.steps or steps, args.warmup if args.warmup is not None else warmup
+    threads = args.threads or available_cores()
+    print(f"--ddp: {name} ({title}), global batch {spec.batch_size}, {args.rounds} x {steps} steps each; 1 process "
+          f"with {threads} thread(s), 2 with {World(size=2, local_size=2).threads(args.threads)} each", file=sys.stderr)
+    torch.set_num_threads(threads)
+    data = load_data(spec.data, image_size=spec.image_size, size_rule=size_for)
+    ctx = mp.get_context("spawn")
+    turns, results = [ctx.SimpleQueue() for _ in range(2)], ctx.SimpleQueue()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with tempfile.TemporaryDirectory() as out:
+        one = GantoolLoop(spec, data, Runtime(device="cpu"), out)
+        images_per_second(one, warmup)
+        workers = mp.start_processes(ddp_worker, args=(2, port, name, steps, warmup, args.rounds, args.threads, turns,
+                                                       results), nprocs=2, join=False, start_method="spawn")
+        for _ in range(2):
+            results.get()
+        rates = {1: [], 2: []}
+        for _ in range(args.rounds):  # the 2 processes wait while the 1 runs, and the other way round
+            rates[1].append(images_per_second(one, steps))
+            for turn in turns:
+                turn.put(True)
+            rates[2].append(results.get())
+        workers.join()
+    best = {n: max(r) for n, r in rates.items()}
+    print(f"{'processes':<10} {'img/s':>8}  rounds")
+    for n, r in rates.items():
+        print(f"{n:<10} {best[n]:>8.1f}  {', '.join(f'{x:.1f}' for x in r)}")
+    print(f"ratio 2/1  {best[2] / best[1]:.2f}")
+    if args.json:
+        print(json.dumps({"config": name, "batch_size": spec.batch_size, "steps": steps, "rounds": args.rounds,
+                          "img_s": {str(n): round(b, 1) for n, b in best.items()},
+                          "ratio": round(best[2] / best[1], 3), "torch": torch.__version__}))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N|mps (default auto)")
@@ -178,7 +251,10 @@ def main() -> None:
     p.add_argument("--ref-log", choices=("null", "stderr", "off"), default="null",
                    help="where the reference prints its per-step line: os.devnull (default), stderr, or no print")
     p.add_argument("--json", action="store_true", help="also print one JSON line with the figures")
+    p.add_argument("--ddp", action="store_true", help="1 CPU process against 2 over Gloo (DDP), same global batch")
     args = p.parse_args()
+    if args.ddp:
+        return ddp_figures(args)
 
     if args.threads:
         torch.set_num_threads(args.threads)

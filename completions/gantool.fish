@@ -64,6 +64,8 @@ complete -c gantool -n '__fish_seen_subcommand_from train' -s b -l batch-size -x
 complete -c gantool -n '__fish_seen_subcommand_from train' -l compile -d 'Compile G and D with torch.compile. (default: off)'
 complete -c gantool -n '__fish_seen_subcommand_from train' -l amp -d 'bf16 autocast. (default: on with CUDA)'
 complete -c gantool -n '__fish_seen_subcommand_from train' -l no-amp -d 'bf16 autocast. (default: on with CUDA)'
+complete -c gantool -n '__fish_seen_subcommand_from train' -l sync-batch-norm -d 'Under torchrun: batch norm over the global batch (SyncBatchNorm), as one process computes it; off, each process normalizes its own shard. (default: off)'
+complete -c gantool -n '__fish_seen_subcommand_from train' -l no-sync-batch-norm -d 'Under torchrun: batch norm over the global batch (SyncBatchNorm), as one process computes it; off, each process normalizes its own shard. (default: off)'
 complete -c gantool -n '__fish_seen_subcommand_from train' -l log-every -x -d 'Steps between loss readings (each one syncs the device). (default: 25)'
 complete -c gantool -n '__fish_seen_subcommand_from train' -l sample-every -x -d 'Epochs between sample grids. (default: every epoch, but no closer than --log-every steps and at most 100 grids a run)'
 complete -c gantool -n '__fish_seen_subcommand_from train' -l device -x -a 'auto cpu cuda mps' -d 'Where to compute: auto|cpu|cuda|cuda:N|mps (default auto). (env GANTOOL_DEVICE)'

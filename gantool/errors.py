@@ -31,6 +31,7 @@ class GantoolError(Exception):
     """A failure the user can act on: printed as `gantool CMD: error: WHAT (HINT)`, exit 1."""
 
     exit_status = ExitStatus.ERROR
+    shown_elsewhere = False  # True: another process of the same run (torchrun) prints it; exit quietly
 
     def __init__(self, what: str, hint: str | None = None):
         super().__init__(what)

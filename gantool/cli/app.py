@@ -95,6 +95,8 @@ def main(argv: list[str] | None = None, env: Env | None = None) -> int:
         print(f"{prefix}: interrupted", file=env.stderr)
         return ExitStatus.INTERRUPTED
     except GantoolError as e:
+        if e.shown_elsewhere:  # another process of the same run (torchrun) says it
+            return e.exit_status
         if debug or env.options.debug:
             traceback.print_exc(file=env.stderr)
         print(f"{prefix}: error: {e}", file=env.stderr)

@@ -13,6 +13,7 @@ import typer
 
 from gantool.cli import kit
 from gantool.context import Env
+from gantool.errors import GantoolError
 from gantool.gan.spec import DATA, RUN, Runtime, TrainSpec
 
 
@@ -62,18 +63,42 @@ def train(
     --ema) is measured every N epochs against the training data in the classifier's features, logged
     in losses.csv and drawn in losses.png, and model-best.safetensors keeps the model at its lowest
     FID; `gantool evaluate` scores any model file in full.
+
+    Under torchrun (`torchrun --nproc_per_node N -m gantool train ...`) each process trains on its
+    share of every batch (--batch-size is the global batch, split evenly) with DistributedDataParallel:
+    NCCL and one GPU per process (LOCAL_RANK), or Gloo on CPUs; only rank 0 writes and prints.
     """
     from gantool.device import prepare
+    from gantool.gan.distributed import World
+
+    world = World.from_environ(env.environ)
+    if not world.main:  # rank 0 speaks for the run; errors still reach stderr (gantool.cli.app)
+        env = _silent(env)
+    try:
+        dev = prepare(env.options.device, world.threads(env.options.threads))
+    except GantoolError as e:  # the same on every process: rank 0 says it
+        raise world.agreed(e) from None
+    dev = world.device(dev, env.options.device)
+    with world.session():  # leaves the process group however the run ends
+        _train(env, world, dev, spec, runtime, data_root, download, out, resume, force,
+               (eval_every, eval_features, eval_samples))
+
+
+def _train(env: Env, world, dev, spec: dict, runtime: dict, data_root, download: bool, out: Path, resume: bool,
+           force: bool, evaluation: tuple) -> None:
     from gantool.gan.trainer import start
     from gantool.progress import make_progress
     from gantool.signals import StopFlag, stop_on_signals
 
-    dev = prepare(env.options.device, env.options.threads)
-    selection = _selection(eval_every, eval_features, eval_samples, dev)
+    try:  # the judge is checked on every process (its errors are the same on all); rank 0 measures
+        selection = _selection(*evaluation, dev)
+    except GantoolError as e:
+        raise world.agreed(e) from None
     stop = StopFlag()  # Ctrl-C before training starts ends the command at once (one line, 130)
     trainer = start({**spec, "seed": env.options.seed}, out, Runtime(device=str(dev), **runtime),
                     resume=resume, force=force, data_root=str(data_root) if data_root else None, download=download,
-                    progress=make_progress(env, "train"), log=env.log, warn=env.warn, stop=stop, selection=selection)
+                    progress=make_progress(env, "train"), log=env.log, warn=env.warn, stop=stop, world=world,
+                    selection=selection if world.main else None)
     cfg, s = trainer.cfg, trainer.spec
     if trainer.resumed_at is not None and trainer.step >= trainer.total_steps:
         env.log(f"{out} is complete at step {trainer.step}/{trainer.total_steps}; nothing to do "
@@ -82,12 +107,17 @@ def train(
         env.log(f"resuming {out} at step {trainer.step}/{trainer.total_steps}")
     else:
         kind = "conditional DCGAN" if cfg.conditional else "DCGAN"
+        where = f"{world.size} processes ({dev.type}, {'NCCL' if dev.type == 'cuda' else 'Gloo'})" \
+            if world.distributed else str(dev)
         env.log(f"training a {kind} ({cfg.image_size}x{cfg.image_size}x{cfg.channels}) on {trainer.data.name} "
                 f"({kit.plural(trainer.data.num_images, 'image')}) for {kit.plural(trainer.total_steps, 'step')} "
-                f"on {dev}, seed {s.seed}")
+                f"on {where}, seed {s.seed}")
     done_before = trainer.step
     with stop_on_signals(stop):  # now a signal asks for a checkpoint first
-        summary = trainer.run()
+        try:
+            summary = trainer.run()
+        except GantoolError as e:  # a stop or a divergence: every process meets it at the same step
+            raise world.agreed(e) from None
     if trainer.step > done_before:
         env.log(f"wrote {trainer.folder.model} after {kit.plural(summary['steps'], 'step')} "
                 f"in {summary['seconds']:.0f}s")
@@ -120,6 +150,17 @@ def _selection(every: int | None, features: str | None, samples: int, dev):
     return Selection(Judge.load(features, dev), every, samples)
 
 
+def _silent(env: Env) -> Env:
+    """The Env of a process other than rank 0: no result, log, progress or warning."""
+    import io
+    import warnings
+    from dataclasses import replace
+
+    warnings.simplefilter("ignore")  # inside gantool.cli.app's catch_warnings: for this command only
+    return replace(env, stdout=io.BytesIO(), stderr=io.StringIO(), stdout_isatty=False, stderr_isatty=False,
+                   options=replace(env.options, quiet=True))
+
+
 # For the man page (gantool.cli.docgen): (what it does, command line).
 EXAMPLES = [
     ("Train on the embedded digits with the defaults; the model lands in run/model.safetensors.", "gantool train"),
@@ -134,6 +175,14 @@ EXAMPLES = [
                                     "gantool train --eval-every 5 --eval-features digits.safetensors"),
     ("Two trainings side by side on one machine: half the cores each.",
      "gantool --threads 1 train --out a & gantool --threads 1 train --out b --seed 2"),
+    ("Train on the 4 GPUs of one machine (one process each, NCCL); --batch-size is the global batch, 64 per GPU.",
+     "torchrun --standalone --nproc_per_node 4 -m gantool train --data cifar10 --batch-size 256 --out c10"),
+    ("Two processes on a CPU (Gloo), batch norm over the global batch, as one process would train.",
+     "torchrun --standalone --nproc_per_node 2 -m gantool train --device cpu --sync-batch-norm --out run2"),
+    ("Two machines of 8 GPUs; the same line on each, NODE the machine's number (0 or 1), HOST the first "
+     "machine's name (a SLURM script: docs/slurm-train.sh).",
+     "torchrun --nnodes 2 --node_rank NODE --nproc_per_node 8 --rdzv_backend c10d --rdzv_endpoint HOST:29500 "
+     "-m gantool train --data cifar10 --batch-size 1024 --out /shared/c10"),
 ]
 FILES = [("RUN/model.safetensors", "The trained model (generator and discriminator) with its configuration."),
          ("RUN/checkpoint.safetensors", "Optimiser, RNG and step: what --resume continues from."),
@@ -142,3 +191,8 @@ FILES = [("RUN/model.safetensors", "The trained model (generator and discriminat
                                         "judge in the header's training summary, `gantool info` shows it)."),
          ("RUN/losses.csv, RUN/losses.png", "The losses and their plot; with --eval-every a fid column (empty where "
                                             "not measured) and an FID panel.")]
+ENVIRONMENT = {
+    "WORLD_SIZE, RANK, LOCAL_RANK, LOCAL_WORLD_SIZE": "Set by torchrun: this process's place in a run of several "
+    "processes (DistributedDataParallel). Only rank 0 writes the run folder and prints; each process takes "
+    "cuda:LOCAL_RANK (NCCL) or the CPU (Gloo), and by default its machine's cores divided by LOCAL_WORLD_SIZE.",
+}

@@ -74,11 +74,14 @@ def get(name: str) -> Loss:
     return LOSSES[name]
 
 
-def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, labels, generator=None) -> torch.Tensor:
-    """WGAN-GP (Gulrajani et al. 2017): (||grad D(x_hat)|| - 1)^2 on random interpolates."""
+def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, labels, generator=None,
+                     eps: torch.Tensor | None = None) -> torch.Tensor:
+    """WGAN-GP (Gulrajani et al. 2017): (||grad D(x_hat)|| - 1)^2 on random interpolates, mixed by
+    `eps` (N, 1, 1, 1) or weights drawn from `generator`."""
     import torch
 
-    eps = torch.rand(real.shape[0], 1, 1, 1, device=real.device, generator=generator, dtype=real.dtype)
+    if eps is None:
+        eps = torch.rand(real.shape[0], 1, 1, 1, device=real.device, generator=generator, dtype=real.dtype)
     mixed = (eps * real + (1 - eps) * fake).requires_grad_(True)
     scores = critic(mixed, labels)
     (grad,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)

@@ -124,6 +124,9 @@ class Runtime:
     compile: bool = setting(False, "Compile G and D with torch.compile.", RUN, flag="--compile")
     amp: bool | None = setting(None, "bf16 autocast.", RUN, default_help="on with CUDA")
     channels_last: bool | None = None  # None: on CUDA only
+    sync_batch_norm: bool = setting(False, "Under torchrun: batch norm over the global batch (SyncBatchNorm), as "
+                                           "one process computes it; off, each process normalizes its own shard.",
+                                    RUN)
     log_every: int = setting(25, "Steps between loss readings (each one syncs the device).", RUN, ge=1)
     sample_every: int | None = setting(None, "Epochs between sample grids.", RUN, ge=1,
                                        default_help="every epoch, but no closer than --log-every steps and "

@@ -4,6 +4,9 @@ Everything random is a function of the seed and the step: the data order of epoc
 generator seeded with (seed, e), and the noise generator's state is saved in the checkpoint. So a
 run stopped with Ctrl-C or SIGTERM and resumed ends bit-identical to one that never stopped (on CPU).
 
+Under torchrun the trainer is one of several processes (`world`, gantool.gan.distributed, which
+says what a distributed run is): each takes its slice of every global batch, and rank 0 writes.
+
 `start()` is what `gantool train` calls: it merges the settings, checks the run folder, loads the
 data at the size the DCGAN wants, and returns a trainer ready to `run()`.
 """
@@ -24,6 +27,7 @@ from gantool.errors import BadValue, GantoolError, Stopped
 from gantool.files.images import grid_png
 from gantool.files.modelfile import split_prefix, with_prefix
 from gantool.gan import losses
+from gantool.gan.distributed import World
 from gantool.gan.runfolder import RunFolder
 from gantool.gan.spec import Runtime, TrainSpec
 from gantool.models.dcgan import NORMALIZATION, Discriminator, Generator
@@ -37,26 +41,45 @@ MAX_GRIDS = 100  # per run
 def start(explicit: dict, out, runtime: Runtime, *, resume: bool = False, force: bool = False,
           data_root: str | None = None, download: bool = False, progress: Progress | None = None,
           log: Callable[[str], None] = lambda m: None, warn: Callable[[str], None] = lambda m: None,
-          stop: StopFlag | None = None, selection=None) -> "GANTrainer":
+          stop: StopFlag | None = None, world: World | None = None, selection=None) -> "GANTrainer":
     """Check, then prepare: settings (merged with the saved run on resume), the run folder, the data.
-    `selection` (gantool.metrics.selection.Selection): FID every N epochs, model-best.safetensors."""
-    folder = RunFolder(out)
-    saved = folder.saved_spec() if resume else None
-    if saved is None and explicit.get("seed") is None:
-        explicit = {**explicit, "seed": secrets.randbelow(2**31)}
-    spec = TrainSpec.merged(explicit, saved)
-    spec.validate()
-    runtime.validate()
-    folder.prepare(resume, force)
+    `selection` (gantool.metrics.selection.Selection, rank 0 only): FID every N epochs, model-best.safetensors.
+
+    Under torchrun (`world`): what each process can check alone is checked before the processes
+    meet; rank 0 then decides the spec and prepares the folder, and every process loads the data."""
+    folder, world = RunFolder(out), world or World()
     try:
-        data = load_data(spec.data, root=data_root, download=download, channels=spec.channels,
-                         image_size=spec.image_size, size_rule=size_for)
-        trainer = GANTrainer(spec, data, folder, runtime, progress=progress, log=log, warn=warn, stop=stop)
+        if not resume:  # the same on every process, before any of them waits for another
+            world.check_batch(TrainSpec.merged(explicit).batch_size)
+        runtime.validate()
+    except GantoolError as e:
+        raise world.agreed(e) from None
+    world.join(torch.device(runtime.device))
+
+    def decide():
+        saved = folder.saved_spec() if resume else None
+        seeded = explicit if saved is not None or explicit.get("seed") is not None else \
+            {**explicit, "seed": secrets.randbelow(2**31)}
+        spec = TrainSpec.merged(seeded, saved)
+        spec.validate()
+        world.check_batch(spec.batch_size, resumed=saved is not None)
+        folder.prepare(resume, force)
+        return asdict(spec), {}
+
+    spec = TrainSpec(**world.on_main(decide)[0])
+    try:
+        def build():
+            data = load_data(spec.data, root=data_root, download=download, channels=spec.channels,
+                             image_size=spec.image_size, size_rule=size_for)
+            return GANTrainer(spec, data, folder, runtime, progress=progress, log=log, warn=warn, stop=stop,
+                              world=world)
+
+        trainer = world.all_ok(build)
         trainer.selection = selection
         if resume:
             trainer.restore()
         if selection is not None:
-            selection.prepare(data, spec.seed)
+            selection.prepare(trainer.data, spec.seed)
     except BaseException:
         folder.abandon()
         raise
@@ -70,11 +93,17 @@ def _seeded(seed: int, stream: int) -> torch.Generator:
 class _Batches:
     """Batch b of the run: a slice of the permutation of epoch b // batches_per_epoch, in the model's range."""
 
-    def __init__(self, data: ImageData, batch_size: int, seed: int, device, channels_last: bool):
+    def __init__(self, data: ImageData, batch_size: int, seed: int, device, channels_last: bool,
+                 world: World | None = None):
         self.images = data.images.to(device)
         self.labels = data.labels.to(device) if data.labels is not None else None
         self.n = data.num_images
-        self.batch_size = min(batch_size, self.n)
+        self.world = world or World()
+        self.batch_size = min(batch_size, self.n)  # the global batch; this process takes its shard
+        self.batch_size -= self.batch_size % self.world.size
+        if not self.batch_size:
+            raise GantoolError(f"{data.name} has {self.n} images, fewer than the {self.world.size} processes",
+                               "start fewer processes")
         self.per_epoch = max(1, self.n // self.batch_size)
         self.seed, self.device, self.channels_last = seed, device, channels_last
         self._epoch, self._perm = -1, None
@@ -87,7 +116,7 @@ class _Batches:
         if epoch != self._epoch:
             self._epoch = epoch
             self._perm = torch.randperm(self.n, generator=_seeded(self.seed, 1000 + epoch)).to(self.device)
-        idx = self._perm[i * self.batch_size : (i + 1) * self.batch_size]
+        (idx,) = self.world.shard(self._perm[i * self.batch_size : (i + 1) * self.batch_size])
         x = self.images[idx].float().mul_(self._scale).add_(self._shift)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -97,15 +126,17 @@ class _Batches:
 class GANTrainer:
     def __init__(self, spec: TrainSpec, data: ImageData, out: RunFolder | str | Path, runtime: Runtime,
                  progress: Progress | None = None, log: Callable[[str], None] = lambda m: None,
-                 warn: Callable[[str], None] = lambda m: None, stop: StopFlag | None = None):
+                 warn: Callable[[str], None] = lambda m: None, stop: StopFlag | None = None,
+                 world: World | None = None):
         spec.with_budget().validate()
         self.spec, self.data, self.rt = spec, data, runtime
+        self.world = world or World()
         self.folder = out if isinstance(out, RunFolder) else RunFolder(out)
         self.out = self.folder.path
         self.loss = losses.get(spec.loss)
         self.progress = progress or NullProgress()
         self.log, self.warn = log, warn
-        self.stop = stop or StopFlag()
+        self.stop = self.world.stop_flag(stop or StopFlag())
         self.device = torch.device(runtime.device)
         cuda = self.device.type == "cuda"
         self.amp = cuda if runtime.amp is None else runtime.amp
@@ -123,6 +154,8 @@ class GANTrainer:
         torch.manual_seed(spec.seed)  # weight init
         self.G = Generator(self.cfg).to(self.device)
         self.D = Discriminator(self.cfg).to(self.device)
+        if runtime.sync_batch_norm:
+            self.G, self.D = (self.world.sync_batch_norm(m, self.device) for m in (self.G, self.D))
         if self.channels_last:
             self.G.to(memory_format=torch.channels_last)
             self.D.to(memory_format=torch.channels_last)
@@ -134,11 +167,11 @@ class GANTrainer:
         adam = dict(betas=(spec.beta1, spec.beta2), fused=True if cuda else None)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=spec.lr_g, **adam)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=spec.lr_d, **adam)
-        self.G_step, self.D_step = self.G, self.D
+        self.G_step, self.D_step = self.world.wrap(self.G), self.world.wrap(self.D)
         if runtime.compile:
-            self.G_step, self.D_step = torch.compile(self.G), torch.compile(self.D)
+            self.G_step, self.D_step = torch.compile(self.G_step), torch.compile(self.D_step)
 
-        self.batches = _Batches(data, spec.batch_size, spec.seed, self.device, self.channels_last)
+        self.batches = _Batches(data, spec.batch_size, spec.seed, self.device, self.channels_last, self.world)
         self.steps_per_epoch = max(1, self.batches.per_epoch // spec.d_steps)
         self.noise = torch.Generator(device=self.device).manual_seed(spec.seed)
         self.fixed = self.grid_latents()
@@ -181,7 +214,8 @@ class GANTrainer:
         s, loss = self.spec, self.loss
         for k in range(s.d_steps):
             real, labels = self.batches.get(self.step * s.d_steps + k)
-            z, fake_labels = self.G.latents(real.shape[0], self.noise)
+            # drawn for the global batch on every process (one noise state everywhere), then sliced
+            z, fake_labels = self.world.shard(*self.G.latents(self.batches.batch_size, self.noise))
             last = k == s.d_steps - 1
             with self._autocast():
                 with torch.set_grad_enabled(last):  # the last fake batch is reused for the G step
@@ -190,8 +224,10 @@ class GANTrainer:
                 d_fake = self.D_step(fake.detach(), fake_labels).float()
                 loss_d = loss.d_loss(d_real, d_fake, s.label_smoothing)
             if loss.gradient_penalty:
+                (eps,) = self.world.shard(torch.rand(self.batches.batch_size, 1, 1, 1, device=self.device,
+                                                     generator=self.noise))
                 loss_d = loss_d + s.gp_weight * losses.gradient_penalty(self.D, real, fake.detach().float(), labels,
-                                                                        self.noise)
+                                                                        eps=eps)
             self.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             self.opt_d.step()
@@ -233,7 +269,10 @@ class GANTrainer:
                     math.ceil(self.step / self.steps_per_epoch), self.step == self.total_steps)
                 save = epoch_end and (measure or self.step == self.total_steps
                                       or time.monotonic() - last_save > self.rt.save_every)
-                if count >= self.rt.log_every or save:  # a checkpoint is only written after a finite reading
+                reading = count >= self.rt.log_every
+                if reading or epoch_end:  # under torchrun: mean stats, one stop and one save decision for all
+                    save = self.world.agree(self.stop, acc, save)
+                if reading or save:  # a checkpoint is only written after a finite reading
                     self._flush(acc, count)
                     acc.zero_()
                     count = 0
@@ -284,6 +323,9 @@ class GANTrainer:
     @torch.no_grad()
     def _write_grid(self, epoch: int) -> None:
         G = self.sampling_generator()
+        self.world.average_buffers(G)
+        if not self.world.main:
+            return
         G.eval()
         images = NORMALIZATION.from_model(G(self.fixed).float())
         nrow = images.shape[0] // self.cfg.num_classes if self.cfg.conditional else 8
@@ -302,15 +344,21 @@ class GANTrainer:
             "loss": self.spec.loss, "steps": self.step, "total_steps": self.total_steps,
             "epochs": round(self.step / self.steps_per_epoch, 3), "batch_size": self.batches.batch_size,
             "images_seen": self.step * self.spec.d_steps * self.batches.batch_size,
-            "seconds": round(self.seconds, 2), "device": str(self.device), "seed": self.spec.seed,
+            "seconds": round(self.seconds, 2), "device": str(self.device), "processes": self.world.size,
+            "seed": self.spec.seed,
             "lr_g": self.spec.lr_g, "lr_d": self.spec.lr_d, "betas": [self.spec.beta1, self.spec.beta2],
             "d_steps": self.spec.d_steps, "label_smoothing": self.spec.label_smoothing, "ema": self.spec.ema,
             "init": self.spec.init, "final": {k: last[k] for k in ("loss_d", "loss_g", "d_real", "d_fake")} if last else {},
         }
 
     def _save(self) -> None:
+        self.world.average_buffers(self.G, self.D, self.G_ema)  # batch norm's running statistics
         if not bool(torch.stack([p.isfinite().all() for p in self.G.parameters()]).all()):
             raise GantoolError(f"generator weights became non-finite by step {self.step}", "lower the learning rates")
+        if not self.world.main:  # rank 0 writes; the others wait for it (a stop ends no process before the save)
+            self.last_good = self.step
+            self.world.barrier()
+            return
         config, data, training = self.cfg.to_dict(), self.data_info(), self.summary()
         model = {**with_prefix(self.sampling_generator().state_dict(), "generator"),
                  **with_prefix(self.D.state_dict(), "discriminator")}
@@ -326,13 +374,19 @@ class GANTrainer:
         with self.stop.critical():  # a second Ctrl-C waits for the files to be whole
             self.folder.save((model, config, data, training), (tensors, resume), self.rows, self.loss, best=best)
         self.last_good = self.step
+        self.world.barrier()
 
     def restore(self) -> None:
-        """Load the checkpoint of this run folder (its spec was already checked against ours)."""
-        header, resume, t = self.folder.load_checkpoint(self.device)
-        if header.data.get("fingerprint") != self.data.fingerprint():
-            raise BadValue("data", self.data.name, f"is not the data this run was trained on "
-                           f"({header.data.get('name')}, {header.data.get('num_images')} images)")
+        """Load the checkpoint of this run folder (its spec was already checked against ours); under
+        torchrun rank 0 reads it and hands it to every process."""
+        def read():
+            header, resume, t = self.folder.load_checkpoint(self.device)
+            if header.data.get("fingerprint") != self.data.fingerprint():
+                raise BadValue("data", self.data.name, f"is not the data this run was trained on "
+                               f"({header.data.get('name')}, {header.data.get('num_images')} images)")
+            return resume, t
+
+        resume, t = self.world.on_main(read)
         try:
             self.G.load_state_dict(split_prefix(t, "generator"))
             self.D.load_state_dict(split_prefix(t, "discriminator"))
@@ -342,13 +396,13 @@ class GANTrainer:
             _load_optimizer(self.opt_d, t, "optim_d")
             self.noise.set_state(t["rng.noise"].cpu())
         except (RuntimeError, ValueError, KeyError) as e:
-            raise GantoolError(f"{self.folder.checkpoint} does not match its own settings",
-                               str(e).splitlines()[0]) from None
+            raise self.world.agreed(GantoolError(f"{self.folder.checkpoint} does not match its own settings",
+                                                 str(e).splitlines()[0])) from None
         self.step, self.seconds, self.last_good = resume["step"], resume["seconds"], resume["step"]
         self.resumed_at = self.step
         if self.selection is not None:
             self.selection.restore(resume.get("selection"), self.warn)
-        self.rows = [r for r in self.folder.read_losses() if r["step"] <= self.step]
+        self.rows = [r for r in self.folder.read_losses() if r["step"] <= self.step] if self.world.main else []
 
 
 def _optimizer_tensors(opt: torch.optim.Optimizer, prefix: str) -> dict:
