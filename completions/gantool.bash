@@ -40,6 +40,8 @@ _gantool() {
         train:--label-smoothing) COMPREPLY=(); return ;;
         train:--gp-weight) COMPREPLY=(); return ;;
         train:--ema) COMPREPLY=(); return ;;
+        train:--class-weight) COMPREPLY=(); return ;;
+        train:--augment) COMPREPLY=($(compgen -W "none translation cutout translation,cutout" -- "$cur")); return ;;
         train:-e|train:--epochs) COMPREPLY=(); return ;;
         train:--steps) COMPREPLY=(); return ;;
         train:-b|train:--batch-size) COMPREPLY=(); return ;;
@@ -240,7 +242,7 @@ _gantool() {
     esac
     case "$cmd" in
         '') words="--version --device --seed --threads -q --quiet --json --debug -h --help" ;;
-        'train') words="--data-root --download --out --resume --force --eval-every --eval-features --eval-samples -d --data --image-size --channels --conditional --unconditional --nz --ngf --ndf --batch-norm --no-batch-norm --g-activation --d-activation --init --spectral-norm --no-spectral-norm --loss --lr-g --lr-d --beta1 --beta2 --d-steps --label-smoothing --gp-weight --ema -e --epochs --steps -b --batch-size --compile --amp --no-amp --sync-batch-norm --no-sync-batch-norm --log-every --sample-every --device --seed --threads -q --quiet --json --debug -h --help" ;;
+        'train') words="--data-root --download --out --resume --force --eval-every --eval-features --eval-samples -d --data --image-size --channels --conditional --unconditional --nz --ngf --ndf --batch-norm --no-batch-norm --g-activation --d-activation --init --spectral-norm --no-spectral-norm --loss --lr-g --lr-d --beta1 --beta2 --d-steps --label-smoothing --gp-weight --ema --class-weight --augment -e --epochs --steps -b --batch-size --compile --amp --no-amp --sync-batch-norm --no-sync-batch-norm --log-every --sample-every --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'sample') words="-m --model -n --count -o --output --out-dir --latents --latents-in -c --class --nrow --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'interpolate') words="-m --model -s --steps --method --mode --loop -c --class -o --output --animate --fps --latents --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'arithmetic') words="-m --model -n --count --jitter -c --class -o --output --latents --device --seed --threads -q --quiet --json --debug -h --help" ;;

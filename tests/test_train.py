@@ -42,7 +42,9 @@ def test_run_folder_holds_model_checkpoint_grids_and_losses(tmp_path, gantool):
     ["--loss", "saturating"], ["--loss", "lsgan"], ["--loss", "hinge"], ["--loss", "wgan-gp", "--d-steps", "2"],
     ["--spectral-norm", "--no-batch-norm"], ["--g-activation", "leaky-relu", "--d-activation", "relu"],
     ["--init", "default", "--label-smoothing", "0.9"], ["--ema", "0.9"], ["--conditional", "--loss", "hinge"],
-    ["--conditional", "--loss", "wgan-gp"], ["--image-size", "32", "--channels", "3"],
+    ["--conditional", "--loss", "wgan-gp"], ["--conditional", "--class-weight", "0"],
+    ["--augment", "translation,cutout"], ["--augment", "cutout", "--d-steps", "2"],
+    ["--image-size", "32", "--channels", "3"],
     ["--lr-g", "1e-3", "--lr-d", "5e-4", "--beta1", "0.1", "--beta2", "0.9", "--batch-size", "16"],
 ])
 def test_options_train_and_are_recorded(tmp_path, gantool, extra):
@@ -66,7 +68,7 @@ def test_options_train_and_are_recorded(tmp_path, gantool, extra):
         key = flag[2:].replace("-", "_")
         if key in ("beta1", "beta2"):
             assert training["betas"][0 if key == "beta1" else 1] == float(value), flag
-        elif key in ("g_activation", "d_activation", "loss", "init"):
+        elif key in ("g_activation", "d_activation", "loss", "init", "augment"):
             assert recorded[key] == value, flag
         else:
             assert float(recorded[key]) == float(value), flag
@@ -75,6 +77,9 @@ def test_options_train_and_are_recorded(tmp_path, gantool, extra):
     if "--conditional" in extra:
         assert config["num_classes"] == 10 and info["data"]["classes"] == [str(i) for i in range(10)]
         assert D.embed is not None and G.latent_dim == 8 + 10
+        head = "--class-weight" not in extra  # the AC-GAN class head, unless its weight is 0
+        assert config["class_head"] is head and (D.classify is not None) is head
+        assert training["class_weight"] == (1.0 if head else 0.0)
     if "wgan-gp" in extra or "--no-batch-norm" in extra:  # batch norm would mix the per-sample penalty
         assert config["d_batch_norm"] is False and not any(isinstance(m, torch.nn.BatchNorm2d) for m in D.modules())
     if "--no-batch-norm" in extra:
@@ -97,8 +102,10 @@ def test_options_train_and_are_recorded(tmp_path, gantool, extra):
 
 
 def test_discriminator_learns_to_tell_real_from_fake(tmp_path):
+    """Against a generator that barely moves (lr-g 1e-6), D's loss falls and it scores real above fake."""
     data = load_data("digits", image_size=16)
-    t = GANTrainer(TrainSpec(nz=8, ngf=8, ndf=8, steps=30, image_size=16, seed=0), data, tmp_path, Runtime(log_every=5))
+    t = GANTrainer(TrainSpec(nz=8, ngf=8, ndf=8, steps=30, image_size=16, seed=0, lr_g=1e-6), data, tmp_path,
+                   Runtime(log_every=5))
     t.run()
     first, last = t.rows[0], t.rows[-1]
     assert last["d_real"] > last["d_fake"]
@@ -130,7 +137,8 @@ def _tensors(path):
     return load_file(path)
 
 
-@pytest.mark.parametrize("extra", [[], ["--conditional", "--ema", "0.9", "--loss", "wgan-gp"]])
+@pytest.mark.parametrize("extra", [[], ["--conditional", "--ema", "0.9", "--loss", "wgan-gp",
+                                         "--augment", "translation,cutout"]])
 def test_interrupt_then_resume_equals_uninterrupted_run(tmp_path, gantool, extra):
     common = ["--steps", "12", "--seed", "5", "--log-every", "1", *TINY, *extra]
     assert gantool("train", "--out", tmp_path / "full", *common).code == 0
@@ -138,7 +146,8 @@ def test_interrupt_then_resume_equals_uninterrupted_run(tmp_path, gantool, extra
     # the interrupted run, stopped after step 5 through the same flag SIGINT sets
     spec = TrainSpec.merged({"steps": 12, "seed": 5, "nz": 8, "ngf": 8, "ndf": 8, "image_size": 16, "batch_size": 32,
                              "conditional": "--conditional" in extra, "ema": 0.9 if extra else 0.0,
-                             "loss": "wgan-gp" if extra else "nonsaturating", "channels": 1})
+                             "loss": "wgan-gp" if extra else "nonsaturating", "channels": 1,
+                             **({"augment": "translation,cutout"} if extra else {})})
     stopper = _StopAt(5)
     t = GANTrainer(spec, load_data("digits", image_size=16), tmp_path / "cut", Runtime(log_every=1), progress=stopper)
     stopper.trainer = t

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from gantool.errors import BadValue
+from gantool.gan.augment import CHOICES as AUGMENTATIONS
 from gantool.gan.losses import LOSSES
 from gantool.models.dcgan_config import ACTIVATIONS, INITS, MAX_IMAGE_SIZE, DCGANConfig, base_and_doublings
 from gantool.settings import check, setting
@@ -15,6 +16,8 @@ from gantool.settings import check, setting
 DATA, MODEL, LOSS, RUN = "Data", "Model", "Loss and optimiser", "Run"
 
 DEFAULT_EPOCHS = 45  # with neither --epochs nor --steps: about a minute on digits on a 2-core CPU
+# What a run saved before a setting existed trained with (its --resume continues that run).
+BEFORE = {"augment": "none", "class_weight": 0.0}
 
 
 @dataclass
@@ -23,7 +26,8 @@ class TrainSpec:
     except a larger budget (--epochs/--steps), which extends the run.
 
     The defaults are the recipe `gantool train` runs with no arguments: recognisable digits from
-    the embedded `digits` set in about a minute on a 2-core CPU.
+    the embedded `digits` set in about a minute on a 2-core CPU. How they were chosen, and what
+    they score against 0.1.0's and the textbook's: bench/quality.py and README "The default recipe".
     """
 
     data: str = setting("digits", "digits (embedded), mnist, fashion-mnist, cifar10, svhn, a folder of images "
@@ -45,15 +49,22 @@ class TrainSpec:
     spectral_norm: bool = setting(False, "Spectral normalisation of D's layers.", MODEL)
     loss: str = setting("nonsaturating", "; ".join(f"{k}: {v.help}" for k, v in LOSSES.items()) + ".", LOSS,
                         choices=tuple(LOSSES))
-    lr_g: float = setting(4e-4, "Generator learning rate (G twice as fast as D: sharper digits sooner).", LOSS, gt=0)
-    lr_d: float = setting(2e-4, "Discriminator learning rate.", LOSS, gt=0)
+    lr_g: float = setting(3e-3, "Generator learning rate (G twice as fast as D: sharper images sooner).", LOSS, gt=0)
+    lr_d: float = setting(1.5e-3, "Discriminator learning rate.", LOSS, gt=0)
     beta1: float = setting(0.5, "Adam beta1.", LOSS, ge=0, lt=1)
-    beta2: float = setting(0.999, "Adam beta2.", LOSS, ge=0, lt=1)
+    beta2: float = setting(0.99, "Adam beta2.", LOSS, ge=0, lt=1)
     d_steps: int = setting(1, "Discriminator steps per generator step.", LOSS, ge=1)
     label_smoothing: float = setting(1.0, "Target for real images, e.g. 0.9 (one-sided smoothing).", LOSS, gt=0, le=1)
     gp_weight: float = setting(10.0, "Gradient penalty weight (wgan-gp).", LOSS, ge=0)
     ema: float = setting(0.0, "Keep an exponential moving average of G with this decay (e.g. 0.999) and save it; "
-                              "0 is off.", LOSS, ge=0, lt=1)
+                              "the decay ramps up as min(decay, (1 + step) / (10 + step)), so the first weights "
+                              "fade out; 0 is off.", LOSS, ge=0, lt=1)
+    class_weight: float = setting(1.0, "Conditional models: weight of the class loss of D's class head (AC-GAN): D "
+                                       "learns the classes of real images and G is pushed to draw the class asked "
+                                       "for; 0 leaves the projection alone.", LOSS, ge=0)
+    augment: str = setting("translation", "Differentiable augmentation of every image D sees, real or generated "
+                                   "(DiffAugment): translation, cutout, both (translation,cutout) or none.", LOSS,
+                           choices=AUGMENTATIONS)
     epochs: int | None = setting(None, "Passes over the data; with --resume, a larger number extends the run.", RUN,
                                  ge=1, names=("-e",), default_help=f"{DEFAULT_EPOCHS} when --steps is not given")
     steps: int | None = setting(None, "Generator steps, instead of --epochs; with --resume, a larger number extends "
@@ -87,7 +98,7 @@ class TrainSpec:
         explicit = {k: v for k, v in explicit.items() if k in known and v is not None}
         if saved is None:
             return cls(**explicit).with_budget()
-        base = cls(**{k: v for k, v in saved.items() if k in known}).with_budget().__dict__
+        base = cls(**{k: v for k, v in {**BEFORE, **saved}.items() if k in known}).with_budget().__dict__
         unit = "steps" if base["steps"] is not None else "epochs"
         for k, v in explicit.items():
             if k == "data" or base.get(k) == v:
@@ -113,6 +124,7 @@ class TrainSpec:
             d_batch_norm=self.batch_norm and LOSSES[self.loss].d_batch_norm,
             g_activation=self.g_activation, d_activation=self.d_activation,
             spectral_norm=self.spectral_norm, init=self.init,
+            class_head=self.conditional and self.class_weight > 0,
         )
 
 

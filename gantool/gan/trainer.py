@@ -21,12 +21,14 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 
 from gantool.data.sources import ImageData, load_data
 from gantool.errors import BadValue, GantoolError, Stopped
 from gantool.files.images import grid_png
 from gantool.files.modelfile import split_prefix, with_prefix
 from gantool.gan import losses
+from gantool.gan.augment import Augment
 from gantool.gan.distributed import World
 from gantool.gan.runfolder import RunFolder
 from gantool.gan.spec import Runtime, TrainSpec
@@ -161,9 +163,10 @@ class GANTrainer:
             self.D.to(memory_format=torch.channels_last)
         self.G_ema = None
         if spec.ema > 0:
-            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+            from torch.optim.swa_utils import AveragedModel
 
-            self.G_ema = AveragedModel(self.G, multi_avg_fn=get_ema_multi_avg_fn(spec.ema), use_buffers=True)
+            self.G_ema = AveragedModel(self.G, multi_avg_fn=self._ema_update, use_buffers=True)
+        self.augment = Augment(spec.augment)
         adam = dict(betas=(spec.beta1, spec.beta2), fused=True if cuda else None)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=spec.lr_g, **adam)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=spec.lr_d, **adam)
@@ -205,6 +208,24 @@ class GANTrainer:
         return z.to(self.device)
 
     # ---- one step ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def _ema_update(self, averaged: list, current: list, _n) -> None:
+        """The EMA of G with a decay that ramps up, min(--ema, (1 + step) / (10 + step)): a fixed 0.999
+        from step 0 would keep a third of the initial weights after 1,000 steps."""
+        decay = min(self.spec.ema, (1 + self.step) / (10 + self.step))
+        if averaged[0].is_floating_point():
+            torch._foreach_lerp_(averaged, current, 1 - decay)
+        else:  # batch norm's counters
+            for a, c in zip(averaged, current):
+                a.copy_(c)
+
+    def _seen(self, images: torch.Tensor) -> torch.Tensor:
+        """Images as D sees them: through --augment's random transform (drawn for the global batch)."""
+        if not self.augment:
+            return images
+        (choice,) = self.world.shard(self.augment.draw(self.batches.batch_size, images.shape[-1], self.noise))
+        return self.augment.apply(images, choice)
+
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
 
@@ -220,21 +241,28 @@ class GANTrainer:
             with self._autocast():
                 with torch.set_grad_enabled(last):  # the last fake batch is reused for the G step
                     fake = self.G_step(z)
-                d_real = self.D_step(real, labels).float()
-                d_fake = self.D_step(fake.detach(), fake_labels).float()
+                d_real, classes_real = self.D_step(self._seen(real), labels, classes=True)
+                d_real = d_real.float()
+                d_fake = self.D_step(self._seen(fake.detach()), fake_labels).float()
                 loss_d = loss.d_loss(d_real, d_fake, s.label_smoothing)
             if loss.gradient_penalty:
                 (eps,) = self.world.shard(torch.rand(self.batches.batch_size, 1, 1, 1, device=self.device,
                                                      generator=self.noise))
                 loss_d = loss_d + s.gp_weight * losses.gradient_penalty(self.D, real, fake.detach().float(), labels,
                                                                         eps=eps)
+            logged_d = loss_d.detach()  # the GAN loss, as logged and drawn (the class loss apart)
+            if classes_real is not None:  # D's class head learns the real images' classes
+                loss_d = loss_d + s.class_weight * F.cross_entropy(classes_real.float(), labels)
             self.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             self.opt_d.step()
         self.D.requires_grad_(False)  # the G step needs gradients through D, not for D's weights
         with self._autocast():
-            d_gen = self.D_step(fake, fake_labels).float()
-            loss_g = loss.g_loss(d_gen)
+            d_gen, classes_gen = self.D_step(self._seen(fake), fake_labels, classes=True)
+            loss_g = loss.g_loss(d_gen.float())
+            logged_g = loss_g.detach()
+            if classes_gen is not None:  # G draws what the class head reads as the class asked for
+                loss_g = loss_g + s.class_weight * F.cross_entropy(classes_gen.float(), fake_labels)
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
@@ -242,7 +270,7 @@ class GANTrainer:
         if self.G_ema is not None:
             self.G_ema.update_parameters(self.G)
         self.step += 1
-        return torch.stack([loss_d.detach(), loss_g.detach(), loss.d_output(d_real.detach()),
+        return torch.stack([logged_d, logged_g, loss.d_output(d_real.detach()),
                             loss.d_output(d_fake.detach())])
 
     # ---- the loop -----------------------------------------------------------------------------
@@ -348,6 +376,7 @@ class GANTrainer:
             "seed": self.spec.seed,
             "lr_g": self.spec.lr_g, "lr_d": self.spec.lr_d, "betas": [self.spec.beta1, self.spec.beta2],
             "d_steps": self.spec.d_steps, "label_smoothing": self.spec.label_smoothing, "ema": self.spec.ema,
+            "augment": self.spec.augment, "class_weight": self.spec.class_weight,
             "init": self.spec.init, "final": {k: last[k] for k in ("loss_d", "loss_g", "d_real", "d_fake")} if last else {},
         }
 

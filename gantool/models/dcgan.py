@@ -4,7 +4,9 @@ Sizes: a base of 4x4 or 7x7 doubled at least twice, so 16, 32, 64, 128, ... and 
 (28 is 7 -> 14 -> 28, as in the Keras MNIST tutorial). The generator's input is one latent row:
 z, followed for conditional models by the one-hot class, so a generator is callable on latents
 alone, and makes its own latents (`Generator.latents`: the one implementation, used by training
-and sampling). The conditional discriminator is a projection discriminator (Miyato & Koyama 2018).
+and sampling). The conditional discriminator is a projection discriminator (Miyato & Koyama 2018),
+with `class_head` also an auxiliary classifier of its features (AC-GAN, Odena et al. 2017), whose
+class loss on generated images is what makes G draw the class it is asked for.
 Images are in [-1, 1] (NORMALIZATION). Registered as architecture "dcgan" (gantool.models.registry).
 """
 
@@ -84,7 +86,8 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """Images (B, C, S, S) [and labels (B,)] -> one logit or critic score per image (B,)."""
+    """Images (B, C, S, S) [and labels (B,)] -> one logit or critic score per image (B,); with
+    `classes=True` also the class head's logits (B, num_classes), None without a class head."""
 
     def __init__(self, cfg: DCGANConfig):
         super().__init__()
@@ -101,6 +104,7 @@ class Discriminator(nn.Module):
         self.features = nn.Sequential(*layers)
         self.head = nn.Conv2d(widths[-1], 1, base, 1, 0)
         self.embed = nn.Embedding(cfg.num_classes, widths[-1]) if cfg.conditional else None
+        self.classify = nn.Linear(widths[-1], cfg.num_classes) if cfg.class_head else None
         if cfg.init == "dcgan":
             _init_dcgan(self)
         if cfg.spectral_norm:
@@ -109,14 +113,16 @@ class Discriminator(nn.Module):
                 if isinstance(m, (nn.Conv2d, nn.Embedding)):
                     sn(m)
 
-    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None, classes: bool = False):
         h = self.features(images)
         out = self.head(h).flatten()
         if self.embed is not None:
             if labels is None:
                 raise ValueError("a conditional discriminator needs labels")
             out = out + (self.embed(labels) * h.sum((2, 3))).sum(1)
-        return out
+        if not classes:
+            return out
+        return out, (self.classify(h.mean((2, 3))) if self.classify is not None else None)
 
 
 def build(cfg: DCGANConfig) -> dict[str, nn.Module]:

@@ -28,6 +28,7 @@ class DCGANConfig:
     d_activation: str = "leaky-relu"
     spectral_norm: bool = False
     init: str = "dcgan"
+    class_head: bool = False  # conditional D: an auxiliary classifier beside the projection (AC-GAN)
 
     @property
     def latent_dim(self) -> int:
@@ -52,6 +53,8 @@ class DCGANConfig:
                 raise BadValue(name, getattr(self, name), f"must be from 1 to {MAX_WIDTH}")
         if self.num_classes < 0:
             raise BadValue("num_classes", self.num_classes, "must be 0 (unconditional) or more")
+        if self.class_head and not self.num_classes:
+            raise BadValue("class_head", self.class_head, "needs a conditional model (num_classes > 0)")
         if self.channels not in (1, 3):
             raise BadValue("channels", self.channels, "must be 1 or 3")
         for name in ("g_activation", "d_activation"):
