@@ -42,12 +42,12 @@ import torch
 
 from gantool.data.sources import ImageData, fit, load_data
 from gantool.files.images import grid_png
-from gantool.gan.sampling import generate, latent_chunks
 from gantool.gan.spec import Runtime, TrainSpec
 from gantool.gan.trainer import GANTrainer
 from gantool.metrics import classes as class_metrics
 from gantool.metrics.frechet import fid
 from gantool.metrics.judge import Judge
+from gantool.metrics.selection import draw
 from gantool.metrics.stats import RealStats
 from gantool.models.dcgan import NORMALIZATION
 from gantool.models.dcgan_config import size_for
@@ -112,14 +112,7 @@ class Measure:
         self.judge, self.real, self.samples = judge, real, samples
 
     def __call__(self, G) -> dict:
-        cfg = G.cfg
-        classes = [i % cfg.num_classes for i in range(self.samples)] if cfg.conditional else None
-        was = G.training
-        G.eval()
-        device = next(G.parameters()).device
-        images = torch.cat([generate(G, z, device, NORMALIZATION) for z in latent_chunks(G, self.samples, 1234,
-                                                                                          classes)])
-        G.train(was)
+        images, classes = draw(G, self.samples, 1234)
         features, logits = self.judge.extract(images, logits=True)
         out = {"fid": fid(self.real.features, features)}
         if classes is not None:

@@ -20,6 +20,24 @@ from gantool.metrics.stats import RealStats
 DEFAULT_SAMPLES = 2000
 
 
+def draw(G, n: int, seed: int) -> tuple[torch.Tensor, list[int] | None]:
+    """n images of G in [0, 1] on the CPU, in eval mode, from latents seeded by `seed`, and for a
+    conditional G the class of each (the classes in turn)."""
+    from gantool.gan.sampling import generate, latent_chunks
+    from gantool.models.dcgan import NORMALIZATION
+
+    cfg = G.cfg
+    classes = [i % cfg.num_classes for i in range(n)] if cfg.conditional else None
+    device = next(G.parameters()).device
+    was_training = G.training
+    G.eval()
+    try:
+        images = torch.cat([generate(G, z, device, NORMALIZATION) for z in latent_chunks(G, n, seed, classes)])
+    finally:
+        G.train(was_training)
+    return images, classes
+
+
 class Selection:
     def __init__(self, judge, every: int, samples: int = DEFAULT_SAMPLES):
         self.judge, self.every, self.samples = judge, every, samples
@@ -38,19 +56,7 @@ class Selection:
 
     def measure(self, G, step: int) -> float:
         """The FID of `samples` images of G (classes in turn for a conditional G), recorded."""
-        from gantool.gan.sampling import generate, latent_chunks
-        from gantool.models.dcgan import NORMALIZATION
-
-        cfg = G.cfg
-        classes = [i % cfg.num_classes for i in range(self.samples)] if cfg.conditional else None
-        device = next(G.parameters()).device
-        was_training = G.training
-        G.eval()
-        try:
-            images = torch.cat([generate(G, z, device, NORMALIZATION)
-                                for z in latent_chunks(G, self.samples, self.seed + 7919, classes)])
-        finally:
-            G.train(was_training)
+        images, _ = draw(G, self.samples, self.seed + 7919)
         fid = fid_only(self.judge, images, self.real)
         if self.best_fid is None or fid < self.best_fid:
             self.best_fid, self.best_step = fid, step
