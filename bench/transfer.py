@@ -2,7 +2,8 @@
 
 (a) digits: held-out accuracy of a linear SVM (C by 5-fold CV over 0.1,1,10, standardized) on raw
     pixels, on the penultimate features of a trained gantool classifier and on a trained GAN
-    discriminator's last conv map (flattened), each with and without PCA, with fit times.
+    discriminator's last conv map (flattened), each with and without PCA, with fit and CV times and
+    the solver `svm train` chose.
 (b) extraction throughput on a folder of 224x224 PNGs for torchvision vgg16 (random weights):
     `gantool extract-features` (batched, inference mode, DataLoader decoding) against a plain loop
     (open, transform, forward one image at a time), in the same run, on the same images.
@@ -49,14 +50,16 @@ def part_a(work: Path, threads: int, gan_steps: int) -> None:
              classes=np.array([str(c) for c in d.target_names]), paths=np.array([str(i) for i in range(len(d.data))]),
              layer=np.array("pixels"))
     print(f"(a) digits, linear SVM, C from 5-fold CV over 0.1,1,10, 20% held out (seed 0), GAN {gan_steps} steps")
-    print(f"{'features':<15} {'dims':>5} {'PCA':>5} {'best C':>7} {'CV acc':>16} {'held-out':>9} {'fit s':>7}")
+    print(f"{'features':<15} {'dims':>5} {'PCA':>5} {'best C':>7} {'CV acc':>16} {'held-out':>9} {'fit s':>7} "
+          f"{'CV s':>7}  solver")
     for name in ("pixels", "classifier", "discriminator"):
         for pca in (None, 32):
             args = ["--json", *t, "svm", "train", work / f"{name}.npz", "--C", "0.1,1,10", "-o", work / f"{name}.svm"]
             r = json.loads(gantool(*args, *(["--pca", pca] if pca else [])))
             best = next(c for c in r["cv"] if c["C"] == r["best_C"])
             print(f"{name:<15} {r['dims']:>5} {str(pca or '-'):>5} {r['best_C']:>7g} "
-                  f"{best['mean']:>9.2%} ± {best['std']:.2%} {r['accuracy']:>9.2%} {r['fit_seconds']:>7.3f}", flush=True)
+                  f"{best['mean']:>9.2%} ± {best['std']:.2%} {r['accuracy']:>9.2%} {r['fit_seconds']:>7.3f} "
+                  f"{r['cv_seconds']:>7.2f}  {r['solver']}", flush=True)
 
 
 def part_b(work: Path, threads: int, n: int) -> None:

@@ -6,6 +6,13 @@ _gantool_files() {
     mapfile -t COMPREPLY < <(compgen -f -- "$cur")  # $cur: the caller's local
 }
 
+_gantool_none_of() {  # none of the words after the first is one of the words in the first
+    local choices=" $1 " w
+    shift
+    for w in "$@"; do [[ $choices == *" $w "* ]] && return 1; done
+    return 0
+}
+
 _gantool() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} cmd="" words i
     # the command is the first word that names one
@@ -157,7 +164,7 @@ _gantool() {
         saliency:-o|saliency:--output) _gantool_files; return ;;
         saliency:--method) COMPREPLY=($(compgen -W "gradient smoothgrad integrated-gradients grad-cam" -- "$cur")); return ;;
         saliency:--target) _gantool_files; return ;;
-        saliency:--layer) _gantool_files; return ;;
+        saliency:--layer) COMPREPLY=(); return ;;
         saliency:--samples) COMPREPLY=(); return ;;
         saliency:--noise) COMPREPLY=(); return ;;
         saliency:--ig-steps) COMPREPLY=(); return ;;
@@ -201,7 +208,7 @@ _gantool() {
         extract-features:--data-root) _gantool_files; return ;;
         extract-features:-m|extract-features:--model) _gantool_files; return ;;
         extract-features:--weights) _gantool_files; return ;;
-        extract-features:-l|extract-features:--layer) _gantool_files; return ;;
+        extract-features:-l|extract-features:--layer) COMPREPLY=(); return ;;
         extract-features:--pool) COMPREPLY=($(compgen -W "avg max flatten" -- "$cur")); return ;;
         extract-features:-o|extract-features:--output) _gantool_files; return ;;
         extract-features:-b|extract-features:--batch-size) COMPREPLY=(); return ;;
@@ -211,10 +218,11 @@ _gantool() {
         extract-features:--threads) COMPREPLY=(); return ;;
         svm:-o|svm:--output) _gantool_files; return ;;
         svm:-m|svm:--model) _gantool_files; return ;;
-        svm:-C|svm:--C) _gantool_files; return ;;
+        svm:-C|svm:--C) COMPREPLY=(); return ;;
         svm:--pca) COMPREPLY=(); return ;;
         svm:--scale) COMPREPLY=($(compgen -W "standard l2 none" -- "$cur")); return ;;
         svm:--kernel) COMPREPLY=($(compgen -W "linear rbf" -- "$cur")); return ;;
+        svm:--solver) COMPREPLY=($(compgen -W "auto liblinear libsvm" -- "$cur")); return ;;
         svm:--folds) COMPREPLY=(); return ;;
         svm:--holdout) COMPREPLY=(); return ;;
         svm:--test) _gantool_files; return ;;
@@ -229,7 +237,7 @@ _gantool() {
         evaluate:--stats) _gantool_files; return ;;
         evaluate:--save-stats) _gantool_files; return ;;
         evaluate:-f|evaluate:--features) _gantool_files; return ;;
-        evaluate:-l|evaluate:--layer) _gantool_files; return ;;
+        evaluate:-l|evaluate:--layer) COMPREPLY=(); return ;;
         evaluate:--weights) _gantool_files; return ;;
         evaluate:-k|evaluate:--neighbours) COMPREPLY=(); return ;;
         evaluate:--kid-subset) COMPREPLY=(); return ;;
@@ -256,7 +264,7 @@ _gantool() {
         'adversarial') words="-m --model --pretrained --weights --out-dir -o --output --method --target --eps --norm --steps --step-size --random-start --no-random-start --lattice --no-lattice --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'visualize-class') words="-m --model --pretrained --weights --init-image --frames --strip -o --output --target --steps --lr --l2 --jitter --blur-every --blur-sigma --start --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'extract-features') words="-d --data --data-root -m --model --pretrained --weights -l --layer --pool -o --output -b --batch-size --workers --estimate --device --seed --threads -q --quiet --json --debug -h --help" ;;
-        'svm') words="-o --output -m --model -C --C --pca --scale --kernel --folds --holdout --test --confusion --held-out --device --seed --threads -q --quiet --json --debug -h --help" ;;
+        'svm') words="-o --output -m --model -C --C --pca --scale --kernel --solver --folds --holdout --test --confusion --held-out --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'evaluate') words="-m --model -n --count -d --data --data-root --download --stats --save-stats -f --features -l --layer --pretrained --weights -k --neighbours --kid-subset --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'info') words="--device --seed --threads -q --quiet --json --debug -h --help" ;;
     esac
@@ -264,6 +272,8 @@ _gantool() {
         COMPREPLY=($(compgen -W "$words" -- "$cur"))
     elif [[ -z $cmd ]]; then
         COMPREPLY=($(compgen -W "train sample interpolate arithmetic invert restore train-encoder train-classifier classify layers saliency adversarial visualize-class extract-features svm evaluate info" -- "$cur"))
+    elif [[ $cmd == svm ]] && _gantool_none_of "train predict evaluate" "${COMP_WORDS[@]:i+1:COMP_CWORD-i-1}"; then
+        COMPREPLY=($(compgen -W "train predict evaluate" -- "$cur"))
     elif [[ " interpolate arithmetic invert restore classify layers saliency adversarial extract-features svm evaluate info " == *" $cmd "* ]]; then
         _gantool_files
     fi

@@ -104,7 +104,10 @@ def bash_complete(line: str) -> list[str]:
 @pytest.mark.parametrize("line, expected", [("gantool tr", ["train", "train-encoder", "train-classifier"]), ("gantool train --lo", ["--loss", "--log-every"]),
                                             ("gantool train --loss ", ["nonsaturating", "saturating", "lsgan", "hinge", "wgan-gp"]),
                                             ("gantool --seed 1 train --loss w", ["wgan-gp"]),
-                                            ("gantool train --epochs ", [])])
+                                            ("gantool train --epochs ", []),
+                                            ("gantool svm ", ["train", "predict", "evaluate"]),
+                                            ("gantool -q svm ev", ["evaluate"]), ("gantool svm train --C ", []),
+                                            ("gantool extract-features --layer ", [])])
 def test_bash_completion(line, expected):
     assert bash_complete(line) == expected
 

@@ -63,6 +63,31 @@ def test_extract_then_svm_train_reaches_95_percent_and_predict_reproduces_it(fea
     assert json.loads(r.stdout)["accuracy"] == result["accuracy"]
 
 
+def test_info_describes_an_svm_file(feats, tmp_path):
+    model = tmp_path / "s.safetensors"
+    assert run_gantool(*ONE, "-q", "svm", "train", feats, "--C", "1", "--pca", "16", "-o", model).code == 0
+    r = run_gantool("info", model)
+    assert r.code == 0, r.stderr
+    assert "LinearSVC" in r.text and "config.steps" in r.text
+    assert "not buildable" not in r.text and "n_samples_seen_" not in r.text  # the fitted state stays in --json
+    info = json.loads(run_gantool("--json", "info", model).stdout)
+    assert info["architecture"] == ("scikit-learn pipeline StandardScaler -> PCA (n_components 16) -> LinearSVC (C 1), "
+                                    "128 features in, 10 classes")
+    assert info["kind"] == "svm" and info["config"]["steps"][1]["params"]["n_components"] == 16
+
+
+def test_torchvision_set_by_name_with_its_labels(classifier, tmp_path):
+    from test_data import fake_mnist
+
+    images, labels = fake_mnist(tmp_path / "root")
+    r = run_gantool(*ONE, "extract-features", "--data", "mnist", "--data-root", tmp_path / "root", "-m", classifier,
+                    "-o", tmp_path / "m.npz")
+    assert r.code == 0, r.stderr
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as d:
+        assert d["features"].shape == (40, 128) and d["labels"].tolist() == labels.tolist()
+        assert len(d["classes"]) == 10 and d["classes"][0] == "0 - zero" and d["paths"][0] == "mnist[0]"  # torchvision's names
+
+
 def test_unknown_layer_lists_the_valid_names(classifier, tmp_path):
     r = run_gantool(*ONE, "extract-features", "--data", "digits", "-m", classifier, "--layer", "block9",
                     "-o", tmp_path / "x.npz")
@@ -145,6 +170,40 @@ def test_svm_several_files_one_table_and_wrong_dims(feats, classifier, tmp_path)
     assert (tmp_path / "models" / "b1.safetensors").exists()
     r = run_gantool(*ONE, "svm", "evaluate", other, "-m", tmp_path / "models" / "f.safetensors")
     assert "dimensions" in one_line_error(r, "svm", 1)
+
+
+def test_wide_features_take_libsvm_and_its_model_reproduces_the_held_out_accuracy(tmp_path):
+    """More dimensions than training rows: auto picks the SVC with a linear kernel (libsvm), which
+    --solver overrides; the saved model predicts what the fitted one did."""
+    from gantool.transfer import svm
+
+    rng = np.random.default_rng(0)
+    labels = np.arange(120) % 3
+    x = (rng.normal(size=(120, 400)) + 0.5 * np.eye(3)[labels].repeat(400 // 3 + 1, axis=1)[:, :400]).astype(np.float32)
+    np.savez(tmp_path / "wide.npz", features=x, labels=labels.astype(np.int64), classes=np.array(["a", "b", "c"]),
+             paths=np.array([f"r{i}" for i in range(120)]))
+    r = run_gantool(*ONE, "--json", "svm", "train", tmp_path / "wide.npz", "--C", "0.1,1", "-o", tmp_path / "w.svm")
+    assert r.code == 0, r.stderr
+    result = json.loads(r.stdout)
+    assert result["solver"] == "libsvm" and result["accuracy"] > 0.9
+    r = run_gantool(*ONE, "--json", "svm", "evaluate", tmp_path / "wide.npz", "-m", tmp_path / "w.svm", "--held-out")
+    assert json.loads(r.stdout)["accuracy"] == result["accuracy"]
+    info = json.loads(run_gantool("--json", "info", tmp_path / "w.svm").stdout)
+    assert f"SVC (C {result['best_C']:g}, kernel linear), 400 features in, 3 classes" in info["architecture"]
+    r = run_gantool(*ONE, "--json", "svm", "train", tmp_path / "wide.npz", "--C", "1", "--solver", "liblinear",
+                    "-o", tmp_path / "l.svm")
+    assert json.loads(r.stdout)["solver"] == "liblinear"
+    r = run_gantool(*ONE, "--json", "svm", "train", tmp_path / "wide.npz", "--C", "1", "--pca", "20",
+                    "-o", tmp_path / "p.svm")
+    assert json.loads(r.stdout)["solver"] == "liblinear"  # 20 components for 96 rows
+    r = run_gantool(*ONE, "svm", "train", tmp_path / "wide.npz", "--kernel", "rbf", "--solver", "liblinear",
+                    "-o", tmp_path / "x.svm")
+    assert "liblinear fits linear SVMs only" in one_line_error(r, "svm", 2)
+    r = run_gantool(*ONE, "svm", "evaluate", tmp_path / "wide.npz", "-m", tmp_path / "w.svm", "--solver", "libsvm")
+    assert "--solver applies to svm train" in one_line_error(r, "svm", 2)
+    assert svm.solver_for(svm.Recipe(), rows=100, dims=101) == "libsvm"
+    assert svm.solver_for(svm.Recipe(), rows=100, dims=100) == "liblinear"
+    assert svm.solver_for(svm.Recipe(kernel="rbf"), rows=100, dims=5) == "libsvm"
 
 
 def test_svm_file_round_trip_is_bit_identical_for_rbf_and_pca(tmp_path):

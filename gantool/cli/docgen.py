@@ -119,7 +119,7 @@ def choices(p) -> list[str]:
 def completion(p) -> tuple[list[str], bool]:
     """(values, whether file names too) that shell completion offers for a parameter's value."""
     if is_arg(p):
-        return [], True
+        return (choices(p), False) if choices(p) else ([], True)
     if choices(p):
         return choices(p), False
     if p.type_descriptor.annotation in (int, float):
@@ -264,6 +264,14 @@ def bash(cmds: list[Command]) -> str:
     option_cases = [f"        '{c.name}') words=\"{' '.join(n for p in options(c) for n in names(p))}\" ;;"
                     for c in cmds]
     takes_files = [c.name for c in subcommands if any(is_arg(p) for p in c.params)]
+    # a first argument with choices (svm ACTION) is offered until one of them is on the line
+    first_choice = [(c.name, choices(first)) for c in subcommands
+                    for first in [next((p for p in c.params if is_arg(p)), None)] if first is not None and choices(first)]
+    choice_cases = []
+    for name, values in first_choice:
+        words = " ".join(values)
+        choice_cases += [f'    elif [[ $cmd == {name} ]] && _gantool_none_of "{words}" "${{COMP_WORDS[@]:i+1:COMP_CWORD-i-1}}"; then',
+                         f'        COMPREPLY=($(compgen -W "{words}" -- "$cur"))']
     return "\n".join([
         f"# bash completion for gantool. {NOTICE.format('completions')}",
         "# Source it, or put it in ~/.local/share/bash-completion/completions/gantool.",
@@ -271,6 +279,13 @@ def bash(cmds: list[Command]) -> str:
         "_gantool_files() {",
         "    compopt -o filenames 2>/dev/null  # directories get their slash",
         '    mapfile -t COMPREPLY < <(compgen -f -- "$cur")  # $cur: the caller\'s local',
+        "}",
+        "",
+        "_gantool_none_of() {  # none of the words after the first is one of the words in the first",
+        '    local choices=" $1 " w',
+        "    shift",
+        '    for w in "$@"; do [[ $choices == *" $w "* ]] && return 1; done',
+        "    return 0",
         "}",
         "",
         "_gantool() {",
@@ -290,6 +305,7 @@ def bash(cmds: list[Command]) -> str:
         '        COMPREPLY=($(compgen -W "$words" -- "$cur"))',
         '    elif [[ -z $cmd ]]; then',
         f'        COMPREPLY=($(compgen -W "{" ".join(c.name for c in subcommands)}" -- "$cur"))',
+        *choice_cases,
         f'    elif [[ " {" ".join(takes_files)} " == *" $cmd "* ]]; then',
         "        _gantool_files",
         "    fi",
@@ -308,7 +324,8 @@ def zsh_quote(text: str) -> str:
 
 def zsh_spec(p) -> str:
     if is_arg(p):
-        return f"':{zsh_quote(metavar(p))}:_files'"
+        what = "(" + " ".join(choices(p)) + ")" if choices(p) else "_files"
+        return f"'{'*' if p.nargs == -1 else ''}:{zsh_quote(metavar(p))}:{what}'"
     action = ""
     if takes_value(p):
         values, files = completion(p)
@@ -356,6 +373,11 @@ def fish(cmds: list[Command]) -> str:
     for cmd in cmds:
         when = f"'__fish_seen_subcommand_from {cmd.name}'" if cmd.name else "__fish_use_subcommand"
         for p in cmd.params:
+            if is_arg(p) and choices(p):  # offered until one of them is on the line
+                words = " ".join(choices(p))
+                lines.append(f"complete -c gantool -n '__fish_seen_subcommand_from {cmd.name}; and not "
+                             f"__fish_seen_subcommand_from {words}' -a {fish_quote(words)}")
+                continue
             if is_arg(p):
                 lines.append(f"complete -c gantool -n {when} -F")
                 continue

@@ -26,14 +26,20 @@ def info(
     from gantool.files.reading import stdin_stream
     from gantool.files.writing import STDIO
     from gantool.models import loader
+    from gantool.transfer import svm
 
     if file == STDIO:
         header = modelfile.read_header_stream(stdin_stream(env, "a .safetensors file"), "<stdin>")
     else:
         header = modelfile.read_header(file)
+    config = header.config
     try:
-        model = loader.describe_header(header)
-        architecture = model.arch.describe(model.config)
+        if header.kind == svm.KIND:
+            architecture = svm.describe_header(header)
+            config = svm.summary(header.config)
+        else:
+            model = loader.describe_header(header)
+            architecture = model.arch.describe(model.config)
     except GantoolError as e:  # show what the file says even when this gantool cannot build it
         architecture = f"not buildable here: {e}"
     roles = sorted({name.split(".", 1)[0] for name in header.tensors})
@@ -44,7 +50,7 @@ def info(
                              "training": header.training,
                              "tensors": {"count": header.num_tensors, "bytes": header.num_bytes, "parameters": params}})
         return
-    env.write_text(_table(header, architecture, params))
+    env.write_text(_table(header, architecture, config, params))
 
 
 def _fmt(v) -> str:
@@ -57,7 +63,7 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def _table(header, architecture: str, params: dict) -> str:
+def _table(header, architecture: str, config: dict, params: dict) -> str:
     import io
 
     from rich.console import Console
@@ -68,7 +74,7 @@ def _table(header, architecture: str, params: dict) -> str:
     table.add_column()
     table.add_row("kind", f"{header.kind} (gantool {header.version})")
     table.add_row("architecture", architecture)
-    for section, values in (("config", header.config), ("data", header.data), ("training", header.training)):
+    for section, values in (("config", config), ("data", header.data), ("training", header.training)):
         for k, v in values.items():
             table.add_row(f"{section}.{k}", _fmt(v))
     for role, n in params.items():

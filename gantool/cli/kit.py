@@ -59,6 +59,8 @@ COMPLETE = {
     "--data": (BUILTIN, True),
     "--class": ((), False),  # class names live in the model file
     "--mask": (("center", "random:0.5"), True),
+    "--C": ((), False),  # numbers, comma-separated
+    "--layer": ((), False),  # layer names: `gantool layers MODEL` lists them
 }
 
 

@@ -39,7 +39,13 @@ def svm(
         help="Per-dimension standardization, each row to unit length, or nothing (default standard).")] = "standard",
     kernel: Annotated[Literal["linear", "rbf"], typer.Option(
         "--kernel", show_default=False, rich_help_panel=TRAIN,
-        help="LinearSVC, or an SVC with an RBF kernel (gamma scale) (default linear).")] = "linear",
+        help="A linear SVM, or an SVC with an RBF kernel (gamma scale) (default linear).")] = "linear",
+    solver: Annotated[Literal["auto", "liblinear", "libsvm"], typer.Option(
+        "--solver", show_default=False, rich_help_panel=TRAIN,
+        help="The linear kernel's solver: liblinear (LinearSVC: one-vs-rest, squared hinge; scales to many rows), "
+             "libsvm (SVC with a linear kernel: one-vs-one, hinge; fast on wide features), or auto: libsvm when "
+             "the SVM's inputs (after --pca) have more dimensions than there are training rows (default auto).")]
+        = "auto",
     folds: Annotated[int, typer.Option(
         "--folds", min=2, max=100, show_default=False, metavar="K", rich_help_panel=TRAIN,
         help="Stratified cross-validation folds (default 5).")] = 5,
@@ -80,12 +86,13 @@ def svm(
         except ValueError:
             raise UsageError(f"--C {c_values}: not a comma-separated list of numbers") from None
         recipe = S.Recipe(cs=cs, pca=pca, scale=scale, kernel=kernel, folds=folds, holdout=holdout,
-                          seed=env.options.seed if env.options.seed is not None else 0)
+                          seed=env.options.seed if env.options.seed is not None else 0, solver=solver)
         recipe.check()
         _train(env, features, output, confusion, recipe, test)
         return
     given = [flag for flag, on in (("-o", output is not None), ("--C", c_given), ("--pca", pca is not None),
                                    ("--scale", scale != "standard"), ("--kernel", kernel != "linear"),
+                                   ("--solver", solver != "auto"),
                                    ("--folds", folds != 5), ("--holdout", holdout != 0.2), ("--test", test is not None))
              if on]
     if given:
@@ -148,10 +155,11 @@ def _train(env: Env, files: list[str], output: str | None, confusion: str | None
         result = S.train(feats.features, feats.labels, k, recipe,
                          None if test_set is None else (test_set.features, test_set.labels))
         if result.unconverged:
-            env.warn(f"{f}: LinearSVC did not converge in {result.unconverged} fit(s); try --scale standard or a "
-                     "smaller C")
+            env.warn(f"{f}: LinearSVC did not converge in {result.unconverged} fit(s); try --scale standard, a "
+                     "smaller C or --solver libsvm")
         row = {"features": f, "layer": feats.layer, "model": feats.model, "rows": int(len(feats.labels)),
                "dims": result.dims, "pca": recipe.pca, "scale": recipe.scale, "kernel": recipe.kernel,
+               "solver": result.solver,
                "cv": result.cv, "best_C": result.best_c, "accuracy": result.accuracy,
                "per_class": dict(zip(feats.classes, result.per_class)), "fit_seconds": round(result.fit_s, 4),
                "cv_seconds": round(result.cv_s, 3),
@@ -160,6 +168,7 @@ def _train(env: Env, files: list[str], output: str | None, confusion: str | None
             extra = {} if result.test_index is None else {"split.test_index": result.test_index.astype(np.int64)}
             S.save(model_path, result.model,
                    {"recipe": {"C": result.best_c, "pca": recipe.pca, "scale": recipe.scale, "kernel": recipe.kernel,
+                               "solver": result.solver,
                                "folds": recipe.folds, "holdout": recipe.holdout, "seed": recipe.seed}},
                    {"classes": feats.classes, "dims": result.dims, "layer": feats.layer, "model": feats.model,
                     "features": str(f), "fingerprint": fingerprint(feats)},
@@ -175,7 +184,8 @@ def _train(env: Env, files: list[str], output: str | None, confusion: str | None
             env.write_text(_cv_table(result.cv, result.best_c, recipe.folds))
             env.write_text(_class_table(feats.classes, result.per_class, result.confusion.sum(1)))
             env.write_text(f"held-out accuracy: {result.accuracy:.2%} (C {result.best_c:g}, "
-                           f"{row['test']}); fit {result.fit_s:.3f}s, cross-validation {result.cv_s:.2f}s\n")
+                           f"{row['test']}); fit {result.fit_s:.3f}s ({result.solver}), "
+                           f"cross-validation {result.cv_s:.2f}s\n")
     if env.options.json:
         kit.print_json(env, rows if several else rows[0])
     elif several:
@@ -299,12 +309,13 @@ def _comparison(rows: list[dict]) -> str:
     table = Table(header_style="bold")
     for name, justify in (("features", "left"), ("layer", "left"), ("dims", "right"), ("PCA", "right"),
                           ("best C", "right"), ("CV accuracy", "right"), ("accuracy", "right"),
-                          ("fit time", "right")):
+                          ("fit time", "right"), ("solver", "left")):
         table.add_column(name, justify=justify)
     for r in rows:
         best = next(c for c in r["cv"] if c["C"] == r["best_C"])
         table.add_row(Path(r["features"]).name, r["layer"] or "-", f"{r['dims']:,}", str(r["pca"] or "-"), f"{r['best_C']:g}",
-                      f"{best['mean']:.2%} ± {best['std']:.2%}", f"{r['accuracy']:.2%}", f"{r['fit_seconds']:.3f}s")
+                      f"{best['mean']:.2%} ± {best['std']:.2%}", f"{r['accuracy']:.2%}", f"{r['fit_seconds']:.3f}s",
+                      r["solver"])
     return _render(table)
 
 
