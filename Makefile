@@ -38,8 +38,10 @@ demo: install
 	$(GANTOOL) --seed 0 sample -m demo/model.safetensors -n 64 -o demo/samples.png --latents demo/latents.npy
 	@echo "demo: samples in demo/samples.png, training grids in demo/samples/, losses in demo/losses.png"
 
+# a pytest-xdist worker per core, each kept to its own core (tests/conftest.py); a file's tests on one
+# worker, so its module fixtures are built once
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --dist loadfile
 
 man: install
 	$(PY) -m gantool.cli.docgen man man

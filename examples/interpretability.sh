@@ -8,13 +8,13 @@ set -euo pipefail
 
 work=${1:-interpretability}
 mkdir -p "$work"
-steps=200; pgd=40
+steps=200; pgd=40; clf=()
 if [ "${QUICK:-0}" = 1 ]; then
-    steps=40; pgd=10
+    steps=40; pgd=10; clf=(--epochs 3)
 fi
 
 # 1. The classifier: scikit-learn's digits, 20% held out (its accuracy table on stdout).
-gantool --seed 0 train-classifier -o "$work/digits.safetensors"
+gantool --seed 0 train-classifier -o "$work/digits.safetensors" "${clf[@]}"
 export MODEL="$work/digits.safetensors"
 
 # 2. Eight digits of the held-out split (the same seeded split train-classifier kept aside).

@@ -8,8 +8,10 @@ set -euo pipefail
 
 work=${1:-latent-walks}
 budget=()
+steps=100  # of each inversion and restoration
 if [ "${QUICK:-0}" = 1 ]; then
     budget=(--steps 4 --nz 16 --ngf 8 --ndf 8 --image-size 16 --batch-size 32)
+    steps=10
 fi
 
 # 1. A model to walk (or reuse one: export GANTOOL_MODEL=... and skip this).
@@ -33,14 +35,14 @@ python3 -c 'import sys, numpy; print("arithmetic:", numpy.load(sys.argv[1]).shap
 
 # 5. Inversion: images the model drew come back to latents that redraw them (PSNR/SSIM table on stdout).
 gantool --seed 8 sample -n 4 --out-dir "$work/drawn" -q
-gantool --seed 8 invert "$work/drawn" --restarts 2 --init best-of-16 --steps 100 --latents "$work/inverted.npy" \
+gantool --seed 8 invert "$work/drawn" --restarts 2 --init best-of-16 --steps "$steps" --latents "$work/inverted.npy" \
     -o "$work/inverted.png"
 # 6. Restoration: real digits with a hole cut out, refilled by the model (damaged | restored | original,
 #    PSNR of each on stdout); then the same digits 4x smaller and noisy, scaled back up, 3 variants each.
 python3 -c 'import sys, numpy, sklearn.datasets as d; numpy.save(sys.argv[1], (d.load_digits().images[-8:] * 255 / 16).round().astype("uint8"))' "$work/digits.npy"
-gantool --seed 9 restore --simulate --mask center "$work/digits.npy" --restarts 2 --steps 100 --paste-known \
+gantool --seed 9 restore --simulate --mask center "$work/digits.npy" --restarts 2 --steps "$steps" --paste-known \
     -o "$work/inpainted.png"
-gantool --seed 9 restore --simulate --downsample 4 --noise 0.05 "$work/digits.npy" --variants 3 --steps 100 \
+gantool --seed 9 restore --simulate --downsample 4 --noise 0.05 "$work/digits.npy" --variants 3 --steps "$steps" \
     -o "$work/upscaled.png" --latents "$work/upscaled.npy" -q
 echo "latent walks: see $work/slerp.png, $work/lerp.png, $work/loop.gif, $work/arithmetic.png, $work/inverted.png," \
     "$work/inpainted.png, $work/upscaled.png" >&2
