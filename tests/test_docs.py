@@ -117,6 +117,17 @@ def test_bash_completion_offers_files_for_paths(tmp_path):
     assert bash_complete(f"gantool sample -m {tmp_path}/mo") == [f"{tmp_path}/model.safetensors"]
 
 
+@pytest.mark.skipif(shutil.which("fish") is None, reason="fish is not installed")
+@pytest.mark.parametrize("line, expected", [("gantool svm ", ["evaluate", "predict", "train"]),
+                                            ("gantool svm train --lo", []),  # train's own options are not svm's
+                                            ("gantool train --lo", ["--log-every", "--loss"]),
+                                            ("gantool -q svm train --so", ["--solver"])])
+def test_fish_completion(line, expected):
+    script = f"source {shlex.quote(str(COMPLETIONS / 'gantool.fish'))}; complete -C {shlex.quote(line)}"
+    out = subprocess.run(["fish", "-c", script], capture_output=True, text=True, check=True, cwd=COMPLETIONS)
+    assert sorted(row.split("\t")[0] for row in out.stdout.splitlines()) == expected
+
+
 @pytest.mark.parametrize("shell, file", [("bash", "gantool.bash"), ("zsh", "_gantool"), ("fish", "gantool.fish")])
 def test_completion_syntax(shell, file):
     if shutil.which(shell) is None:

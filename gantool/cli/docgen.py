@@ -265,13 +265,14 @@ def bash(cmds: list[Command]) -> str:
                     for c in cmds]
     takes_files = [c.name for c in subcommands if any(is_arg(p) for p in c.params)]
     # a first argument with choices (svm ACTION) is offered until one of them is on the line
-    first_choice = [(c.name, choices(first)) for c in subcommands
-                    for first in [next((p for p in c.params if is_arg(p)), None)] if first is not None and choices(first)]
     choice_cases = []
-    for name, values in first_choice:
-        words = " ".join(values)
-        choice_cases += [f'    elif [[ $cmd == {name} ]] && _gantool_none_of "{words}" "${{COMP_WORDS[@]:i+1:COMP_CWORD-i-1}}"; then',
-                         f'        COMPREPLY=($(compgen -W "{words}" -- "$cur"))']
+    for c in subcommands:
+        first = next((p for p in c.params if is_arg(p)), None)
+        if first is not None and choices(first):
+            words = " ".join(choices(first))
+            choice_cases += [f'    elif [[ $cmd == {c.name} ]] && _gantool_none_of "{words}" '
+                             f'"${{COMP_WORDS[@]:i+1:COMP_CWORD-i-1}}"; then',
+                             f'        COMPREPLY=($(compgen -W "{words}" -- "$cur"))']
     return "\n".join([
         f"# bash completion for gantool. {NOTICE.format('completions')}",
         "# Source it, or put it in ~/.local/share/bash-completion/completions/gantool.",
@@ -365,21 +366,34 @@ def fish_quote(text: str) -> str:
 
 
 def fish(cmds: list[Command]) -> str:
-    lines = [f"# fish completion for gantool. {NOTICE.format('completions')}", "",
-             "complete -c gantool -f  # files only where a value is a path"]
     root, *subcommands = cmds
+    lines = [f"# fish completion for gantool. {NOTICE.format('completions')}", "",
+             "# whether the command on the line (the first word that names one) is NAME; `svm train` is svm's",
+             "function __gantool_using -a name",
+             "    for w in (commandline -opc)[2..-1]",
+             f"        if contains -- $w {' '.join(c.name for c in subcommands)}",
+             "            test $w = $name",
+             "            return",
+             "        end",
+             "    end",
+             "    return 1",
+             "end",
+             "",
+             "complete -c gantool -f  # files only where a value is a path"]
     for c in subcommands:
         lines.append(f"complete -c gantool -n __fish_use_subcommand -a {c.name} -d {fish_quote(short_help(c))}")
     for cmd in cmds:
-        when = f"'__fish_seen_subcommand_from {cmd.name}'" if cmd.name else "__fish_use_subcommand"
+        when = f"'__gantool_using {cmd.name}'" if cmd.name else "__fish_use_subcommand"
+        after = ""  # the file arguments that follow a choice (svm ACTION FEATURES...) wait for it
         for p in cmd.params:
             if is_arg(p) and choices(p):  # offered until one of them is on the line
                 words = " ".join(choices(p))
-                lines.append(f"complete -c gantool -n '__fish_seen_subcommand_from {cmd.name}; and not "
+                lines.append(f"complete -c gantool -n '__gantool_using {cmd.name}; and not "
                              f"__fish_seen_subcommand_from {words}' -a {fish_quote(words)}")
+                after = f"; and __fish_seen_subcommand_from {words}"
                 continue
             if is_arg(p):
-                lines.append(f"complete -c gantool -n {when} -F")
+                lines.append(f"complete -c gantool -n '__gantool_using {cmd.name}{after}' -F")
                 continue
             value = ""
             if takes_value(p):
