@@ -38,10 +38,10 @@ demo: install
 	$(GANTOOL) --seed 0 sample -m demo/model.safetensors -n 64 -o demo/samples.png --latents demo/latents.npy
 	@echo "demo: samples in demo/samples.png, training grids in demo/samples/, losses in demo/losses.png"
 
-# a pytest-xdist worker per core, each kept to its own core (tests/conftest.py); a file's tests on one
-# worker, so its module fixtures are built once
+# a pytest-xdist worker per core, each kept to its own cores (tests/conftest.py); an idle worker takes
+# tests queued for a busy one (worksteal: 7 min on 2 cores, against 9.5 with a file per worker)
 test: install
-	$(PY) -m pytest -q -n auto --dist loadfile
+	$(PY) -m pytest -q -n auto --dist worksteal
 
 man: install
 	$(PY) -m gantool.cli.docgen man man
