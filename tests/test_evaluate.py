@@ -199,6 +199,8 @@ def test_evaluate_a_conditional_model_reports_requested_class_accuracy(gantool, 
     assert r.code == 0, r.stderr
     out = json.loads(r.stdout)
     assert 0 <= out["requested_accuracy"] <= 1 and out["n_fake"] == 200
+    info = json.loads(gantool("--json", "info", stats).stdout)  # what the file is, not "not buildable"
+    assert info["kind"] == "stats" and info["architecture"].startswith("real-image statistics: 1797 images of digits")
     # the statistics saved at the model's size give the same FID
     cached = json.loads(gantool("--threads", "1", "--json", "evaluate", "-m", tiny_cgan, "--stats", stats, "-f",
                                 digits_classifier, "-n", "200").stdout)

@@ -25,8 +25,6 @@ def info(
     from gantool.files import modelfile
     from gantool.files.reading import stdin_stream
     from gantool.files.writing import STDIO
-    from gantool.models import loader
-    from gantool.transfer import svm
 
     if file == STDIO:
         header = modelfile.read_header_stream(stdin_stream(env, "a .safetensors file"), "<stdin>")
@@ -34,12 +32,7 @@ def info(
         header = modelfile.read_header(file)
     config = header.config
     try:
-        if header.kind == svm.KIND:
-            architecture = svm.describe_header(header)
-            config = svm.summary(header.config)
-        else:
-            model = loader.describe_header(header)
-            architecture = model.arch.describe(model.config)
+        architecture, config = _describe(header)
     except GantoolError as e:  # show what the file says even when this gantool cannot build it
         architecture = f"not buildable here: {e}"
     roles = sorted({name.split(".", 1)[0] for name in header.tensors})
@@ -51,6 +44,23 @@ def info(
                              "tensors": {"count": header.num_tensors, "bytes": header.num_bytes, "parameters": params}})
         return
     env.write_text(_table(header, architecture, config, params))
+
+
+# files that hold no network, each described by the module that writes it (imported only for its kind)
+_OWN_KIND = {"svm": "gantool.transfer.svm", "stats": "gantool.metrics.stats"}
+
+
+def _describe(header) -> tuple[str, dict]:
+    """(the architecture line, the config for the table): networks through the model registry,
+    svm and stats files by their own modules."""
+    import importlib
+
+    from gantool.models import loader
+
+    if header.kind in _OWN_KIND:
+        return importlib.import_module(_OWN_KIND[header.kind]).describe_header(header)
+    model = loader.describe_header(header)
+    return model.arch.describe(model.config), header.config
 
 
 def _fmt(v) -> str:

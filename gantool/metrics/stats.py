@@ -20,6 +20,14 @@ from gantool.files import modelfile
 KIND_STATS = "stats"
 
 
+def describe_header(header) -> tuple[str, dict]:
+    """For `gantool info`: one line (what the statistics are of, in which judge's features), and the config."""
+    c, d = header.config, header.data
+    line = (f"real-image statistics: {d.get('num_images', '?')} images of {d.get('name', '?')}, "
+            f"{c.get('num_features', '?')} features of {c.get('judge_name', '?')} at layer {c.get('layer', '?')}")
+    return line, c
+
+
 @dataclass
 class RealStats:
     features: torch.Tensor  # float32 (N, D), CPU

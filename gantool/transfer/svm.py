@@ -80,7 +80,7 @@ def solver_for(recipe: Recipe, rows: int, dims: int) -> str:
     return "libsvm" if (recipe.pca or dims) > rows else "liblinear"
 
 
-def pipeline(recipe: Recipe, c: float, solver: str = "liblinear"):
+def pipeline(recipe: Recipe, c: float, solver: str):
     from sklearn.pipeline import Pipeline
 
     k = _classes()
@@ -113,7 +113,7 @@ class Result:
     predictions: np.ndarray
     test_index: np.ndarray | None  # rows of the training file held out (None: a test file)
     dims: int
-    solver: str = "liblinear"
+    solver: str  # solver_for's choice
     unconverged: int = 0
 
 
@@ -147,7 +147,6 @@ def check_sizes(recipe: Recipe, x: np.ndarray, y: np.ndarray, classes: int, test
 
 def train(x: np.ndarray, y: np.ndarray, classes: int, recipe: Recipe, test: tuple | None = None) -> Result:
     """Cross-validate each C on the training rows, refit the best on all of them, score the held-out rows."""
-    from sklearn.base import clone
     from sklearn.metrics import confusion_matrix
     from sklearn.model_selection import StratifiedKFold, train_test_split
 
@@ -174,7 +173,7 @@ def train(x: np.ndarray, y: np.ndarray, classes: int, recipe: Recipe, test: tupl
         cv.append({"C": c, "mean": float(np.mean(scores)), "std": float(np.std(scores))})
     cv_s = time.perf_counter() - t0
     best = max(cv, key=lambda r: (round(r["mean"], 12), -r["C"]))["C"]
-    model = clone(pipeline(recipe, best, solver))
+    model = pipeline(recipe, best, solver)
     t0 = time.perf_counter()
     unconverged += _fit_quiet(model, x_train, y_train)
     fit_s = time.perf_counter() - t0
@@ -265,8 +264,9 @@ class Loaded:
 _SHOWN = {"PCA": ("n_components",), "LinearSVC": ("C",), "SVC": ("C", "kernel", "gamma")}
 
 
-def describe_header(header) -> str:
-    """One line for `gantool info`, from the header alone: the steps, inputs and classes."""
+def describe_header(header) -> tuple[str, dict]:
+    """For `gantool info`, from the header alone: one line (the steps, inputs and classes), and the
+    config as its table shows it (each step as `name: Class`; the fitted state stays in --json)."""
     try:
         steps = header.config["steps"]
         parts = []
@@ -278,18 +278,12 @@ def describe_header(header) -> str:
                               for k in keys)
             parts.append(f"{step['class']}" + (f" ({shown})" if shown else ""))
         dims = steps[0]["state"]["n_features_in_"]["value"]
+        config = {**{k: v for k, v in header.config.items() if k != "steps"},
+                  "steps": [f"{step['name']}: {step['class']}" for step in steps]}
     except (KeyError, TypeError, IndexError) as e:
         raise GantoolError(f"{header.path} has corrupt svm metadata ({type(e).__name__}: {e})") from None
     classes = header.data.get("classes", [])
-    return f"scikit-learn pipeline {' -> '.join(parts)}, {dims} features in, {len(classes)} classes"
-
-
-def summary(config: dict) -> dict:
-    """The header's config for a table: the recipe, and each step as `name: Class` (the full fitted
-    state stays in --json)."""
-    steps = config.get("steps", [])
-    return {**{k: v for k, v in config.items() if k != "steps"},
-            "steps": [f"{s.get('name')}: {s.get('class')}" for s in steps if isinstance(s, dict)]}
+    return f"scikit-learn pipeline {' -> '.join(parts)}, {dims} features in, {len(classes)} classes", config
 
 
 def load(path: str) -> Loaded:
