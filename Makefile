@@ -44,10 +44,10 @@ test: install
 	$(PY) -m pytest -q -n auto --dist worksteal
 
 man: install
-	$(PY) -m gantool.cli.docgen man man
+	$(PY) -m gantool.docgen man man
 
 completions: install
-	$(PY) -m gantool.cli.docgen completions completions
+	$(PY) -m gantool.docgen completions completions
 
 docs: man completions
 

@@ -27,6 +27,7 @@ batch, on the CPU; the 1 process takes every core (or --threads), each of the 2 
 per second count the global batch; the rounds alternate, and the ratio is 2 processes over 1.
 
 Run:  .venv/bin/python bench/train_throughput.py [--device cpu] [--only a|b] [--steps N] [--json]
+                                                [--compile] [--amp auto|on|off]
       .venv/bin/python bench/train_throughput.py --ddp [--only a|b] [--steps N]
       (or `make bench`). On a 2-core CPU the defaults take about a minute. On a shared, busy
       machine 2 OpenMP threads fight the other load and the figures swing 3x: --threads 1 steadies them.
@@ -247,6 +248,8 @@ def main() -> None:
     p.add_argument("--warmup", type=int, help="untimed steps before timing (default: a 1, b 5; x10 elsewhere)")
     p.add_argument("--only", choices=sorted(CONFIGS), help="run one configuration")
     p.add_argument("--compile", action="store_true", help="torch.compile gantool's models (Runtime(compile=True))")
+    p.add_argument("--amp", choices=("auto", "on", "off"), default="auto",
+                   help="gantool's bf16 autocast (Runtime(amp=...)): auto is gantool's default, on with CUDA only")
     p.add_argument("--threads", type=int, help="torch.set_num_threads")
     p.add_argument("--ref-log", choices=("null", "stderr", "off"), default="null",
                    help="where the reference prints its per-step line: os.devnull (default), stderr, or no print")
@@ -259,10 +262,10 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    runtime = Runtime(device=str(device), compile=args.compile)
+    runtime = Runtime(device=str(device), compile=args.compile, amp={"auto": None, "on": True, "off": False}[args.amp])
     log = {"null": open(os.devnull, "w"), "stderr": sys.stderr, "off": None}[args.ref_log]
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads"
-          f"{', compile' if args.compile else ''}", file=sys.stderr)
+          f"{', compile' if args.compile else ''}, amp {args.amp}", file=sys.stderr)
 
     results = []
     for name, (title, spec, steps, warmup) in CONFIGS.items():
@@ -297,7 +300,7 @@ def main() -> None:
         print(f"{label:<40} {r['gantool_img_s']:>14.1f} {r['reference_img_s']:>16.1f} {r['ratio']:>7.2f}")
     if args.json:
         print(json.dumps({"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
-                          "compile": args.compile, "results": results}))
+                          "compile": args.compile, "amp": args.amp, "results": results}))
 
 
 if __name__ == "__main__":

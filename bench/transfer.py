@@ -1,4 +1,4 @@
-"""Transfer-learning figures, printed (CONVENTIONS.md: targets live in bench/, not in timed tests).
+"""Transfer-learning figures, printed (targets live in bench/, not in timed tests).
 
 (a) digits: held-out accuracy of a linear SVM (C by 5-fold CV over 0.1,1,10, standardized) on raw
     pixels, on the penultimate features of a trained gantool classifier and on a trained GAN

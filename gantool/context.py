@@ -55,7 +55,9 @@ class Env:
             print(message, file=self.stderr, flush=True)
 
     def warn(self, message: str) -> None:
-        print(f"gantool {self.command}: warning: {message}", file=self.stderr, flush=True)
+        """A warning line on stderr, unless --quiet (errors only)."""
+        if not self.options.quiet:
+            print(f"gantool {self.command}: warning: {message}", file=self.stderr, flush=True)
 
     def write_text(self, text: str) -> None:
         """A result on stdout."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import re
 
-from gantool.errors import BadValue, GantoolError
+from gantool.errors import BadValue, GantoolError, flag
 
 DEVICE_HELP = "auto|cpu|cuda|cuda:N|mps"
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")  # for completion; cuda:N too
@@ -44,14 +44,15 @@ def resolve_device(spec: str | None):
         return torch.device("cpu")
     if spec == "mps":
         if not mps_ok:
-            raise GantoolError("--device mps asked for, but MPS is not available here", "use --device cpu or auto")
+            raise GantoolError(f"{flag('device')} mps asked for, but MPS is not available here", f"use {flag('device')} cpu or auto")
         return torch.device("mps")
     m = re.fullmatch(r"cuda(?::(\d+))?", spec)
     if not m:
         raise BadValue("device", spec, "not a device", f"use {DEVICE_HELP}")
     if not torch.cuda.is_available():
-        raise GantoolError(f"--device {spec} asked for, but CUDA is not available here", "use --device cpu or auto")
+        raise GantoolError(f"{flag('device')} {spec} asked for, but CUDA is not available here",
+                           f"use {flag('device')} cpu or auto")
     index = int(m.group(1) or 0)
     if index >= torch.cuda.device_count():
-        raise GantoolError(f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s) here")
+        raise GantoolError(f"{flag('device')} {spec}: only {torch.cuda.device_count()} CUDA device(s) here")
     return torch.device("cuda", index)

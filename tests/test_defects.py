@@ -558,7 +558,7 @@ def test_tiny_data_set_warns_and_draws_few_grids(gantool, tmp_path):
 
 @pytest.fixture(scope="module")
 def completion_script(tmp_path_factory) -> Path:
-    from gantool.cli import docgen
+    from gantool import docgen
 
     folder = tmp_path_factory.mktemp("completions")
     docgen.completions(folder)

@@ -1,5 +1,5 @@
 """The man pages and shell completions in man/ and completions/ are generated from the CLI
-(gantool/cli/docgen.py): they must be current, cover every command and option, and work."""
+(gantool/docgen.py): they must be current, cover every command and option, and work."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gantool.cli import docgen
+from gantool import docgen
 from gantool.cli.app import COMMANDS
 
 ROOT = Path(__file__).resolve().parents[1]

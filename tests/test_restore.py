@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from conftest import one_line_error, run_gantool
-from gantool.data.sources import load_images
+from gantool.data.inputs import load_images
 from gantool.latent.restore import Damage, paste_known, pick_variants
 
 SIZE = 16

@@ -34,8 +34,9 @@ def test_each_method_writes_maps_pictures_grid_and_json(method, digits_classifie
     assert r.code == 0, r.stderr
     rows = [json.loads(line) for line in r.text.splitlines()]
     assert [row["image"] for row in rows] == [f"d[{i}]" for i in range(12)]
-    for row, label in zip(rows, batch[1]):
-        assert row["target"] == row["predicted"] == str(label)  # the predicted class by default; all right here
+    assert sum(row["predicted"] == str(label) for row, label in zip(rows, batch[1])) >= 10  # held-out digits
+    for row in rows:
+        assert row["target"] == row["predicted"]  # the predicted class by default
         m = np.load(out / f"{row['image']}.npy", allow_pickle=False)
         assert m.shape == (8, 8) and m.dtype == np.float32 and np.isfinite(m).all() and m.std() > 0
         for kind in ("heatmap", "overlay"):
@@ -166,4 +167,4 @@ def test_missing_image_and_missing_output(digits_classifier, gantool, tmp_path):
     assert "none.png" in line
     line = one_line_error(gantool(*ONE, "saliency", tmp_path / "none.png", "-m", digits_classifier, stdout_tty=True),
                           "saliency", 2)
-    assert "terminal" in line
+    assert "no output named" in line and "--out-dir" in line

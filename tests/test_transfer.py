@@ -182,24 +182,24 @@ def test_wide_features_take_libsvm_and_its_model_reproduces_the_held_out_accurac
     x = (rng.normal(size=(120, 400)) + 0.5 * np.eye(3)[labels].repeat(400 // 3 + 1, axis=1)[:, :400]).astype(np.float32)
     np.savez(tmp_path / "wide.npz", features=x, labels=labels.astype(np.int64), classes=np.array(["a", "b", "c"]),
              paths=np.array([f"r{i}" for i in range(120)]))
-    r = run_gantool(*ONE, "--json", "svm", "train", tmp_path / "wide.npz", "--C", "0.1,1", "-o", tmp_path / "w.svm")
+    r = run_gantool(*ONE, "--json", "svm", "train", tmp_path / "wide.npz", "--C", "0.1,1", "-o", tmp_path / "w.safetensors")
     assert r.code == 0, r.stderr
     result = json.loads(r.stdout)
     assert result["solver"] == "libsvm" and result["accuracy"] > 0.9
-    r = run_gantool(*ONE, "--json", "svm", "evaluate", tmp_path / "wide.npz", "-m", tmp_path / "w.svm", "--held-out")
+    r = run_gantool(*ONE, "--json", "svm", "evaluate", tmp_path / "wide.npz", "-m", tmp_path / "w.safetensors", "--held-out")
     assert json.loads(r.stdout)["accuracy"] == result["accuracy"]
-    info = json.loads(run_gantool("--json", "info", tmp_path / "w.svm").stdout)
+    info = json.loads(run_gantool("--json", "info", tmp_path / "w.safetensors").stdout)
     assert f"SVC (C {result['best_C']:g}, kernel linear), 400 features in, 3 classes" in info["architecture"]
     r = run_gantool(*ONE, "--json", "svm", "train", tmp_path / "wide.npz", "--C", "1", "--solver", "liblinear",
-                    "-o", tmp_path / "l.svm")
+                    "-o", tmp_path / "l.safetensors")
     assert json.loads(r.stdout)["solver"] == "liblinear"
     r = run_gantool(*ONE, "--json", "svm", "train", tmp_path / "wide.npz", "--C", "1", "--pca", "20",
-                    "-o", tmp_path / "p.svm")
+                    "-o", tmp_path / "p.safetensors")
     assert json.loads(r.stdout)["solver"] == "liblinear"  # 20 components for 96 rows
     r = run_gantool(*ONE, "svm", "train", tmp_path / "wide.npz", "--kernel", "rbf", "--solver", "liblinear",
-                    "-o", tmp_path / "x.svm")
+                    "-o", tmp_path / "x.safetensors")
     assert "liblinear fits linear SVMs only" in one_line_error(r, "svm", 2)
-    r = run_gantool(*ONE, "svm", "evaluate", tmp_path / "wide.npz", "-m", tmp_path / "w.svm", "--solver", "libsvm")
+    r = run_gantool(*ONE, "svm", "evaluate", tmp_path / "wide.npz", "-m", tmp_path / "w.safetensors", "--solver", "libsvm")
     assert "--solver applies to svm train" in one_line_error(r, "svm", 2)
     assert svm.solver_for(svm.Recipe(), rows=100, dims=101) == "libsvm"
     assert svm.solver_for(svm.Recipe(), rows=100, dims=100) == "liblinear"
@@ -213,8 +213,8 @@ def test_svm_file_round_trip_is_bit_identical_for_rbf_and_pca(tmp_path):
 
     d = load_digits()
     x, y = d.data.astype(np.float32), d.target
-    for recipe in (svm.Recipe(cs=[1], kernel="rbf", pca=20, scale="l2", folds=2),
-                   svm.Recipe(cs=[1], scale="none", pca=30, folds=2)):
+    for recipe in (svm.Recipe(C="1", kernel="rbf", pca=20, scale="l2", folds=2),
+                   svm.Recipe(C="1", scale="none", pca=30, folds=2)):
         result = svm.train(x, y, 10, recipe)
         svm.save(tmp_path / "m.safetensors", result.model, {}, {}, {})
         loaded = svm.load(tmp_path / "m.safetensors").model

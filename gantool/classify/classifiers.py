@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from gantool.data.normalization import Normalization
-from gantool.errors import BadValue, GantoolError, UsageError
+from gantool.errors import BadValue, GantoolError, UsageError, flag
 from gantool.models.registry import ZOO
 
 
@@ -190,11 +190,11 @@ def is_zoo_name(value: str) -> bool:
 def load_classifier(value: str, device="cpu", pretrained: bool = False, weights: str | None = None) -> Classifier:
     """A Classifier from a zoo name, a gantool classifier file or a GAN file (see the module docstring)."""
     if pretrained and weights:
-        raise UsageError("--pretrained and --weights cannot be combined", "give one source of weights")
+        raise UsageError(f"{flag('pretrained')} and {flag('weights')} cannot be combined", "give one source of weights")
     if is_zoo_name(value):
         return _zoo(value, pretrained, weights).to(device)
     if pretrained or weights is not None:
-        option = "--pretrained" if pretrained else "--weights"
+        option = flag("pretrained") if pretrained else flag("weights")
         if os.path.exists(value):
             raise UsageError(f"{option} applies to zoo models; {value} is a file with its own weights")
         raise UsageError(f"{option} applies to zoo models; {value} is not one", f"zoo models: {', '.join(ZOO)}")
@@ -228,8 +228,8 @@ def _zoo(name: str, pretrained: bool, weights: str | None) -> Classifier:
 
         info = loader.describe_header(header, ("classifier",))
         if not (info.arch.name == "torchvision" and info.config.model == name):
-            raise UsageError(f"--weights {weights} holds a {info.arch.describe(info.config)}, not {name}",
-                             f"use -m {weights} on its own")
+            raise UsageError(f"{flag('weights')} {weights} holds a {info.arch.describe(info.config)}, not {name}",
+                             f"use {flag('model')} {weights} on its own")
         num_classes = info.config.num_classes
         classes = info.classes
         data = header.data
@@ -277,3 +277,78 @@ def top_k(clf: Classifier, images_uint8: torch.Tensor, k: int, device) -> tuple:
         x = images_uint8.to(device).float().div(255)
         p, i = clf(x).float().softmax(1).topk(min(k, clf.num_classes), 1)
     return p.cpu(), i.cpu()
+
+
+@dataclass
+class TopK:
+    """`gantool classify`'s work on a chunk of uint8 images (gantool.explain.jobs.run): each image's
+    `k` most probable classes, a row each."""
+
+    clf: Classifier
+    device: object
+    k: int
+    read_size: int | None = None  # what the model loads: its resize size (zoo models crop inside)
+    chunk: int = 64  # images per forward pass: 64 x 3 x 256 x 256 uint8 is 12 MB, its float copy 50 MB
+
+    def __post_init__(self):
+        self.read_size = self.read_size or self.clf.resize_size
+
+    def __call__(self, pixels: torch.Tensor, names: list[str], done: int = 0) -> list[dict]:
+        probs, idx = top_k(self.clf, pixels, self.k, self.device)
+        c = self.clf.classes
+        return [{"image": name, "top": [{"class": c[int(i)], "index": int(i), "probability": round(float(p), 6)}
+                                        for p, i in zip(probs[n], idx[n])]} for n, name in enumerate(names)]
+
+
+# ---- layers --------------------------------------------------------------------------------------------
+
+def layer_rows(clf: Classifier, leaves: bool = False) -> list[dict]:
+    """One row per layer (`leaves`: only those that hold no other layer): name, type, output shape
+    for one image at the input size (nested lists for tuples, None where it did not run),
+    parameters, and whether it is the head."""
+    try:
+        found = clf.layers()
+    except RuntimeError as e:
+        raise GantoolError(f"{clf.name}: one forward pass at {clf.input_size}x{clf.input_size} failed: "
+                           f"{str(e).splitlines()[0]}") from None
+    if leaves:
+        names = [layer.name for layer in found]
+        found = [layer for layer in found if not any(n.startswith(layer.name + ".") for n in names)]
+    head = clf.head
+    return [{"name": layer.name, "type": layer.type, "shape": _json_shape(layer.shape),
+             "parameters": layer.parameters, "head": layer.name == head} for layer in found]
+
+
+def _json_shape(shape):
+    if shape is None:
+        return None
+    return [_json_shape(s) if isinstance(s, tuple) or s is None else s for s in shape]
+
+
+def shape_text(shape) -> str:
+    """A layer row's shape as a table shows it: `64x8x8`, `(64x8x8, 64)` for a tuple, `-` if it did not run."""
+    if shape is None:
+        return "-"
+    if any(isinstance(s, list) or s is None for s in shape):
+        return "(" + ", ".join(shape_text(s) for s in shape) + ")"
+    return "x".join(str(s) for s in shape)
+
+
+def load_classifier_bytes(blob: bytes, device="cpu", name: str = "<stdin>") -> Classifier:
+    """A gantool classifier or GAN file given as bytes (piped in): opened as `load_classifier`
+    opens a file, through a private temporary copy; messages and the Classifier name it `name`."""
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory(prefix="gantool-") as folder:
+        path = str(Path(folder) / "model.safetensors")
+        Path(path).write_bytes(blob)
+        try:
+            clf = _file(path, device)
+        except GantoolError as e:
+            e.what = e.what.replace(path, name)
+            e.hint = e.hint.replace(path, name) if e.hint else e.hint
+            e.args = (e.what,)
+            raise
+    clf.name = clf.source = name
+    return clf

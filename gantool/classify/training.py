@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from gantool.words import plural
 from gantool.errors import BadValue, GantoolError
 from gantool.settings import check, setting
 
@@ -51,6 +52,52 @@ class Result:
     final_loss: float
     history: list[dict] = field(default_factory=list)  # per epoch: train loss, held-out accuracy
 
+    def summary(self, output: str, s: "ClassifierSettings", seed: int) -> dict:
+        """What `gantool --json train-classifier` prints: one object."""
+        return {"classifier": str(output), "heldout_accuracy": self.heldout_accuracy, "per_class": self.per_class,
+                "heldout_images": self.heldout_images, "train_images": self.train_images, "epochs": s.epochs,
+                "seconds": self.seconds, "seed": seed}
+
+    def rows(self) -> list[dict]:
+        """The held-out accuracy per class and overall (the last row, `all`), for a table."""
+        return [*({"class": c, "images": self.heldout_counts[c], "accuracy": a} for c, a in self.per_class.items()),
+                {"class": "all", "images": self.heldout_images, "accuracy": self.heldout_accuracy}]
+
+
+ROW_COLUMNS = [("class", "class", ""), ("images", "images", "d"), ("accuracy", "held-out accuracy", ".2%")]
+
+
+def _nothing(message: str) -> None:
+    pass
+
+
+def train_and_save(s: ClassifierSettings, output, seed: int, device, root: str | None = None, download: bool = False,
+                   progress=None, log=_nothing) -> Result:
+    """Load the data, train on it (`train_classifier`) and write the classifier file to `output`
+    (kind classifier, with its class names, normalization and training summary)."""
+    from gantool.files import modelfile
+    from gantool.files.modelfile import with_prefix
+
+    s.validate()
+    data = load_training_data(s, root=root, download=download)
+    log(f"training a CNN classifier ({data.image_size}x{data.image_size}x{data.channels}, {data.num_classes} "
+        f"classes) on {data.name} ({plural(data.num_images, 'image')}) for {plural(s.epochs, 'epoch')} on "
+        f"{device}, seed {seed}")
+    model, cfg, norm, result = train_classifier(data, s, seed, device, progress=progress)
+    training = {"epochs": s.epochs, "batch_size": s.batch_size, "lr": s.lr, "weight_decay": s.weight_decay,
+                "augment": s.augment, "holdout": s.holdout, "seed": seed, "seconds": result.seconds,
+                "train_images": result.train_images, "heldout_images": result.heldout_images,
+                "heldout_accuracy": result.heldout_accuracy, "final_loss": result.final_loss, "device": str(device)}
+    data_info = {"name": data.name, "image_size": data.image_size, "channels": data.channels,
+                 "num_images": data.num_images, "classes": data.classes, "fingerprint": data.fingerprint(),
+                 "normalization": {"mean": list(norm.mean), "std": list(norm.std)}}
+    modelfile.save(output, "classifier", with_prefix(model.state_dict(), "classifier"), cfg.to_dict(), data_info,
+                   training)
+    log(f"wrote {output} in {result.seconds:.0f}s: held-out accuracy {result.heldout_accuracy:.2%} "
+        f"({result.heldout_images} images)")
+    return result
+
+
 
 def load_training_data(s: ClassifierSettings, root: str | None = None, download: bool = False):
     """The data at the size and channels to train at, refused unless labelled with 2+ classes."""
@@ -61,7 +108,7 @@ def load_training_data(s: ClassifierSettings, root: str | None = None, download:
         raise BadValue("data", s.data, "has no labels: a classifier needs labelled data with 2 or more classes",
                        "give a folder with one subfolder per class, or a .npz with images and labels")
     if data.image_size < 4 or data.images.shape[-2] != data.images.shape[-1]:
-        raise BadValue("data", s.data, f"has {tuple(data.images.shape[-2:])} images", "give --image-size")
+        raise BadValue("data", s.data, f"has {tuple(data.images.shape[-2:])} images: give {{image_size}} to train at")
     return data
 
 
@@ -138,7 +185,7 @@ def train_classifier(data, s: ClassifierSettings, seed: int, device, progress=No
                 progress.update(step, {"epoch": epoch + 1, "loss": float(loss.detach())})
         loss = loss.detach()
         if not torch.isfinite(loss):
-            raise GantoolError(f"the loss became non-finite in epoch {epoch + 1}", "lower --lr")
+            raise GantoolError(f"the loss became non-finite in epoch {epoch + 1}", "lower the learning rate")
         history.append({"epoch": epoch + 1, "loss": round(float(loss), 5)})
     if progress is not None:
         progress.stop()

@@ -1,5 +1,6 @@
 """The command line: `app.py` (the Typer app and `main`), `kit.py` (what every command shares),
-one module per command, and `docgen.py` (man pages and completions from the app).
+one module per command, and `search.py` (what invert and restore share). The man pages and
+completions are generated from the app by gantool.docgen.
 
 This file stays light: the console script can catch a Ctrl-C or SIGTERM that arrives while Python
 is still importing the app, and print one line instead of a traceback.

@@ -16,6 +16,7 @@ from gantool import __version__
 from gantool.cli import kit
 from gantool.context import Env
 from gantool.errors import ExitStatus, GantoolError
+from gantool.files import claims
 
 # Adding a command: a module gantool/cli/NAME.py defining NAME(env, ...) with @kit.command, and its
 # name here (a module name; `extract_features` becomes the command `extract-features`).
@@ -70,6 +71,15 @@ def _command_name(argv: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None, env: Env | None = None) -> int:
+    """Run one command line against `env` (the process's streams by default): its exit status."""
+    claims.begin()
+    try:
+        return _run(argv, env)
+    finally:
+        claims.begin()  # an in-process caller (the tests, a program embedding gantool) starts the next one clean
+
+
+def _run(argv: list[str] | None, env: Env | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     env = env or Env.from_sys()
     env.command = _command_name(argv)
@@ -80,8 +90,9 @@ def main(argv: list[str] | None = None, env: Env | None = None) -> int:
     install_sigterm()
 
     def show_warning(message, category, filename, lineno, file=None, line=None):
-        text = " ".join(str(message).split())
-        print(f"{prefix}: warning: {text}", file=env.stderr, flush=True)
+        if not env.options.quiet:  # -q: errors only
+            text = " ".join(str(message).split())
+            print(f"{prefix}: warning: {text}", file=env.stderr, flush=True)
 
     try:
         with warnings.catch_warnings():
@@ -121,27 +132,33 @@ def main(argv: list[str] | None = None, env: Env | None = None) -> int:
         print(f"{prefix}: error: {where}{e.strerror or e}", file=env.stderr)
         return ExitStatus.ERROR
     except Exception as e:
-        # Typer's (vendored or external) click exceptions: matched by shape, not by class
-        if type(e).__name__ == "NoArgsIsHelpError":  # help was printed: a group called without arguments
-            return ExitStatus.USAGE
-        if hasattr(e, "format_message") and isinstance(getattr(e, "exit_code", None), int):
-            hint = f" (see `{prefix} --help`)" if e.exit_code == ExitStatus.USAGE else ""
-            message = " ".join(e.format_message().split())
-            print(f"{prefix}: error: {message}{hint}", file=env.stderr)
-            return e.exit_code
-        # a bug or an unforeseen failure: still one line unless --debug
-        if debug or env.options.debug:
-            traceback.print_exc(file=env.stderr)
-        else:
-            print(f"{prefix}: error: {type(e).__name__}: {e} (rerun with --debug for the traceback)", file=env.stderr)
-        return ExitStatus.ERROR
+        return _other_failure(e, env, prefix, debug or env.options.debug)
+
+
+def _other_failure(e: Exception, env: Env, prefix: str, debug: bool) -> int:
+    """Typer's (vendored or external) click exceptions, matched by shape, not by class; else a bug or
+    an unforeseen failure: still one line unless --debug."""
+    if type(e).__name__ == "NoArgsIsHelpError":  # help was printed: a group called without arguments
+        return ExitStatus.USAGE
+    if hasattr(e, "format_message") and isinstance(getattr(e, "exit_code", None), int):
+        hint = f" (see `{prefix} --help`)" if e.exit_code == ExitStatus.USAGE else ""
+        message = " ".join(e.format_message().split())
+        print(f"{prefix}: error: {message}{hint}", file=env.stderr)
+        return e.exit_code
+    if debug:
+        traceback.print_exc(file=env.stderr)
+    else:
+        print(f"{prefix}: error: {type(e).__name__}: {e} (rerun with --debug for the traceback)", file=env.stderr)
+    return ExitStatus.ERROR
 
 
 def _pipe_closed() -> int:
-    """The reader went away (`| head`): end quietly, and keep Python from complaining at exit."""
+    """The reader went away (`| head`): end quietly, with the status of a process that SIGPIPE
+    stopped (141, as `yes | head` gives: `set -o pipefail` sees the output was cut short), and keep
+    Python from complaining at exit."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError, AttributeError):  # stdout is not a real file (tests, embedding)
         pass
-    return ExitStatus.SUCCESS
+    return ExitStatus.PIPE_CLOSED

@@ -26,9 +26,12 @@ import typer
 from gantool.context import Env
 from gantool.data.builtin import BUILTIN
 from gantool.device import DEVICE_CHOICES, DEVICE_HELP
-from gantool.errors import BadValue, UsageError
+from gantool.errors import GantoolError, UsageError
+from gantool.words import article, plural  # noqa: F401 (kit.plural and kit.article, for the commands)
 
 GLOBAL_PANEL = "Global options"
+DEFAULT_SEED = 0  # every command is seeded: the same command line gives the same result
+MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's range
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,8 @@ class Global:
 
 GLOBALS = (
     Global("device", ("--device",), Optional[str], f"Where to compute: {DEVICE_HELP} (default auto).", "GANTOOL_DEVICE"),
-    Global("seed", ("--seed",), Optional[int], "Random seed; the same seed gives the same result."),
+    Global("seed", ("--seed",), Optional[int], f"Random seed, 0 to {MAX_SEED} (default {DEFAULT_SEED}): the same seed "
+           "gives the same result."),
     Global("threads", ("--threads",), Optional[int], "CPU threads for torch (default: every core this process may "
            "use); lower it when several gantool processes share a machine.", "GANTOOL_THREADS"),
     Global("quiet", ("--quiet", "-q"), bool, "No progress or status lines on stderr."),
@@ -110,6 +114,10 @@ def resolve_environment(env: Env) -> None:
         source = "--threads"
     if o.threads is not None and o.threads < 1:
         raise UsageError(f"{source} {o.threads}: must be at least 1")
+    if o.seed is None:
+        o.seed = DEFAULT_SEED  # the one seed policy: 0 unless --seed ("seed" in o.explicit tells them apart)
+    elif not 0 <= o.seed <= MAX_SEED:
+        raise UsageError(f"--seed {o.seed}: must be from 0 to {MAX_SEED}")
     o.debug = o.debug or env.environ.get("GANTOOL_DEBUG") == "1"
 
 
@@ -165,7 +173,7 @@ def command(settings: dict[str, type] | None = None, no_args_is_help: bool = Fal
                 kwargs[key] = {k: v for k, v in given.items() if v is not None}
             try:
                 return fn(env, **kwargs)
-            except BadValue as e:
+            except GantoolError as e:  # the library's field names as the flags the user typed
                 raise e.named(lambda field: flag_for(ctx, field)) from None
 
         wrapper.__signature__ = inspect.Signature(params)
@@ -216,7 +224,7 @@ def data_root_option(panel: str):
 
 
 ClassifierModel = Annotated[Optional[str], typer.Option(
-    "--model", "-m", show_default=False, metavar="MODEL",
+    "--model", "-m", envvar="GANTOOL_MODEL", show_default=False, metavar="MODEL",
     help="The classifier: a torchvision model by name (resnet18, vgg16, squeezenet1_1, alexnet, mobilenet_v3_small, "
          "...; with --pretrained or --weights), a .safetensors from `gantool train-classifier`, or a GAN "
          ".safetensors (its discriminator, classes fake and real).")]
@@ -231,15 +239,23 @@ TORCH_HOME = {"TORCH_HOME": "Where --pretrained looks for torchvision's weights:
                             "(default ~/.cache/torch/hub/checkpoints)."}
 
 
-def check_outputs(env: Env, outputs: list[tuple[str, Any, str]], default: str, hint: str) -> dict:
+# what an output's `what` says it holds -> gantool.files.writing.SUFFIXES key (the name's ending is checked)
+_HOLDS = {"a PNG image": "png", ".npy latents": "npy", "a features .npz": "npz", "a model": "safetensors"}
+
+
+def check_outputs(env: Env, outputs: list[tuple[str, Any, str]], default: str | None, hint: str) -> dict:
     """Check every output before any work: `outputs` are (option, value, what); a `what` of
-    "folder" takes one file per image. With none named, the `default` option goes to stdout when
-    stdout is a pipe. Returns the values by option."""
+    "folder" takes one file per image (ImageChunks.plan_files names them). With none named, the
+    `default` option goes to stdout when stdout is a pipe (None: an output must be named). Each file
+    is claimed (gantool.files.claims): no two outputs, and no output and input, may be the same
+    file. Returns the values by option."""
     from gantool.files.writing import STDIO, check_folder_writable, check_writable, refuse_terminal
 
     values = {option: value for option, value, _ in outputs}
     whats = {option: what for option, _, what in outputs}
     if all(v is None for v in values.values()):
+        if default is None:
+            raise UsageError("no output named", hint)
         if env.options.json:
             raise UsageError(f"--json needs an output for the {whats[default]}", hint)
         if env.stdout_isatty:
@@ -251,8 +267,10 @@ def check_outputs(env: Env, outputs: list[tuple[str, Any, str]], default: str, h
     for option, value in values.items():
         if value == STDIO:
             refuse_terminal(env, whats[option], option)
+        elif value is not None and whats[option] == "folder":
+            check_folder_writable(value)
         elif value is not None:
-            (check_folder_writable if whats[option] == "folder" else check_writable)(value)
+            check_writable(value, option, _HOLDS.get(whats[option]))
     return values
 
 
@@ -278,61 +296,113 @@ def stdin_images(env: Env, *sources: list[str] | None) -> bytes | None:
     return None
 
 
-def image_chunks(env: Env, images: list[str] | None, out_dir, output: str | None, columns: int, what: str):
-    """For commands that write a file per image into --out-dir and a grid of `columns` pictures per
-    image to -o (the grid to stdout when stdout is a pipe and nothing is named): the outputs checked,
-    stdin read, every image path listed. Returns (ImageChunks, the -o value), before any model."""
-    from gantool.data.chunks import ImageChunks
+def image_chunks(env: Env, images: list[str] | None, out_dir, output: str | None, columns: int, what: str,
+                 suffixes: tuple[str, ...] = (".png",)):
+    """For commands that write files per image into --out-dir (`suffixes`: each image's files) and
+    a grid of `columns` pictures per image to -o: the outputs checked, stdin read, every image path
+    listed, the --out-dir files named (two images may not share a file, nor a file be an input).
+    Returns (ImageChunks, the -o value, the --out-dir stems or None), before any model. With no
+    output named, one must be: a grid on stdout is never a default."""
+    from gantool.data.inputs import ImageChunks
     from gantool.files.images import MAX_GRID_IMAGES
 
     sources = image_sources(images)
-    output = check_outputs(env, [("--out-dir", out_dir, "folder"), ("-o", output, "a PNG image")], default="-o",
-                           hint="use --out-dir DIR, -o grid.png or a pipe")["-o"]
+    output = check_outputs(env, [("--out-dir", out_dir, "folder"), ("-o", output, "a PNG image")], default=None,
+                           hint="use --out-dir DIR or -o grid.png (- for stdout)")["-o"]
     chunks = ImageChunks(sources, stdin_images(env, sources))
     if output is not None and columns * chunks.total > MAX_GRID_IMAGES:
         raise UsageError(f"a grid of {plural(chunks.total, 'image')} x {columns} is too large to look at",
                          f"use --out-dir for the {what}, or fewer images with -o")
-    return chunks, output
+    stems = chunks.plan_files(out_dir, suffixes, "--out-dir") if out_dir is not None else None
+    return chunks, output, stems
 
 
 def require_model(model: str | None) -> str:
-    if model is None:
-        raise UsageError("no model given", "use -m FILE or set GANTOOL_MODEL")
-    return model
+    from gantool.models.opening import require
+
+    return require(model)
 
 
 def load_generator(env: Env, model: str | None, kinds: tuple[str, ...] = ("gan",), roles: tuple[str, ...] | None = None):
-    """The one way a command gets a generator (and, with `roles`, its other networks):
-    (torch device, LoadedModel), every tensor checked before anything is built."""
+    """A generator (and, with `roles`, its other networks) by gantool.models.opening: (torch
+    device, LoadedModel). The device is resolved first: an unknown one fails before the file is read."""
     from gantool.device import prepare
-    from gantool.models import loader
+    from gantool.models.opening import open_networks
 
-    dev = prepare(env.options.device, env.options.threads)  # an unknown device fails before the model is read
-    return dev, loader.load(require_model(model), dev, kinds=kinds, roles=roles or ("generator",))
+    dev = prepare(env.options.device, env.options.threads)
+    return dev, open_networks(model, dev, kinds=kinds, roles=roles)
 
 
 def load_classifier(env: Env, model: str | None, pretrained: bool = False, weights: str | None = None,
                     need_weights: bool = True):
-    """The one way a command gets a classifier to inspect (gantool.classify.classifiers): (torch
-    device, Classifier). With `need_weights`, a zoo model without --pretrained or --weights is refused."""
-    from gantool.classify.classifiers import is_zoo_name, load_classifier as load
+    """A classifier to inspect by gantool.models.opening: (torch device, Classifier). With
+    `need_weights`, a zoo model without --pretrained or --weights is refused."""
     from gantool.device import prepare
+    from gantool.models.opening import open_classifier, require
 
-    if model is None:
-        raise UsageError("no model given", "use -m MODEL: a zoo name such as resnet18, or a gantool .safetensors")
-    if need_weights and is_zoo_name(model) and not pretrained and weights is None:
-        raise UsageError(f"{model} needs weights: its random ones classify nothing",
-                         "give --pretrained (torchvision's, from the torch cache) or --weights FILE")
+    require(model)
     dev = prepare(env.options.device, env.options.threads)
-    return dev, load(model, dev, pretrained=pretrained, weights=weights)
+    return dev, open_classifier(model, dev, pretrained=pretrained, weights=weights, need_weights=need_weights)
 
 
 def print_json(env: Env, obj) -> None:
+    """One JSON object on one line of stdout. The --json rule of every command: a command with one
+    result prints one object; a command with several (one per image, per row, per file) prints one
+    object per result, a line each (JSON lines), as they come."""
     import json as _json
 
-    env.write_text(_json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    env.write_text(_json.dumps(_finite(obj), sort_keys=True, allow_nan=False) + "\n")
 
 
-def plural(n: int, word: str) -> str:
-    """`1 image`, `2 images`."""
-    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
+def _finite(obj):
+    """JSON has no NaN or infinity (jq refuses them): such a number is printed as null (an exact
+    reconstruction's PSNR is infinite)."""
+    import math
+
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def print_rows(env: Env, rows: list[dict], columns: list[tuple[str, str, str]], to_stderr: bool = False) -> None:
+    """Results as JSON lines under --json, else as a table (`columns`: key, heading, format; see
+    `table`) on stdout, or on stderr when stdout carries data (`to_stderr`; silenced by -q)."""
+    if env.options.json:
+        for row in rows:
+            print_json(env, row)
+        return
+    text = table(rows, columns)
+    if not to_stderr:
+        env.write_text(text)
+    elif not env.options.quiet:
+        env.stderr.write(text)
+
+
+def table(rows: list[dict], columns: list[tuple[str, str, str]], mean: bool = True) -> str:
+    """A Rich table as text: `columns` are (key, heading, format); with `mean`, numeric columns
+    (but a loss) get a mean row."""
+    import io
+
+    from rich.console import Console
+    from rich.table import Table
+
+    out = Table(show_header=True, header_style="bold")
+    for key, heading, fmt in columns:
+        out.add_column(heading, justify="left" if not fmt else "right")
+    for r in rows:
+        out.add_row(*(format(r[key], fmt) if fmt and r[key] is not None else str(r[key] if r[key] is not None else "")
+                      for key, _, fmt in columns))
+    if mean and len(rows) > 1 and any(fmt and key != "loss" for key, _, fmt in columns):
+        means = []
+        for key, _, fmt in columns:
+            values = [r[key] for r in rows if r[key] is not None]
+            means.append(format(sum(values) / len(values), fmt) if fmt and values and key != "loss" else "")
+        means[0] = "mean"
+        out.add_row(*means)
+    buf = io.StringIO()
+    Console(file=buf, width=120, no_color=True, force_terminal=False).print(out)
+    return buf.getvalue()

@@ -15,49 +15,36 @@ from gantool.cli import kit
 from gantool.context import Env
 from gantool.errors import GantoolError
 from gantool.gan.spec import DATA, RUN, Runtime, TrainSpec
-
+from gantool.metrics.selection import EVAL, SelectionSettings
 
 DataRoot, Download = kit.data_root_option(DATA)
-EVAL = "Model selection"
+Out = Annotated[Path, typer.Option(
+    "--out", show_default=False, rich_help_panel=RUN, metavar="DIR",
+    help="Run folder for model, checkpoint, sample grids and losses (default run).")]
+Resume = Annotated[bool, typer.Option(
+    "--resume", show_default=False, rich_help_panel=RUN,
+    help="Continue the run in --out from its checkpoint: to the same total, or further with a larger "
+         "--epochs/--steps.")]
+Force = Annotated[bool, typer.Option(
+    "--force", show_default=False, rich_help_panel=RUN,
+    help="Start over in an --out that already holds a run (the old run stays until the new one's first "
+         "checkpoint).")]
+EvalFeatures = Annotated[Optional[str], typer.Option(
+    "--eval-features", show_default=False, rich_help_panel=EVAL, metavar="FILE",
+    help="The judge for --eval-every: a classifier .safetensors of the same domain (`gantool train-classifier`), "
+         "its penultimate features.")]
 
 
-@kit.command(settings={"spec": TrainSpec, "runtime": Runtime})
-def train(
-    env: Env,
-    spec: dict,
-    runtime: dict,
-    data_root: DataRoot = None,
-    download: Download = False,
-    out: Annotated[Path, typer.Option(
-        "--out", show_default=False, rich_help_panel=RUN, metavar="DIR",
-        help="Run folder for model, checkpoint, sample grids and losses (default run).")] = Path("run"),
-    resume: Annotated[bool, typer.Option(
-        "--resume", show_default=False, rich_help_panel=RUN,
-        help="Continue the run in --out from its checkpoint: to the same total, or further with a larger "
-             "--epochs/--steps.")] = False,
-    force: Annotated[bool, typer.Option(
-        "--force", show_default=False, rich_help_panel=RUN,
-        help="Start over in an --out that already holds a run (the old run stays until the new one's first "
-             "checkpoint).")] = False,
-    eval_every: Annotated[Optional[int], typer.Option(
-        "--eval-every", min=1, show_default=False, rich_help_panel=EVAL, metavar="EPOCHS",
-        help="Measure the FID of the generator every EPOCHS epochs (and at the end) in the features of "
-             "--eval-features: a fid column in losses.csv and losses.png, and model-best.safetensors beside the "
-             "model whenever it is the lowest so far.")] = None,
-    eval_features: Annotated[Optional[str], typer.Option(
-        "--eval-features", show_default=False, rich_help_panel=EVAL, metavar="FILE",
-        help="The judge for --eval-every: a classifier .safetensors of the same domain (`gantool "
-             "train-classifier`), its penultimate features.")] = None,
-    eval_samples: Annotated[int, typer.Option(
-        "--eval-samples", min=2, max=1_000_000, show_default=False, rich_help_panel=EVAL, metavar="N",
-        help="Images drawn for each measurement, the same latents each time (default 2000).")] = 2000,
-) -> None:
+@kit.command(settings={"spec": TrainSpec, "runtime": Runtime, "evaluation": SelectionSettings})
+def train(env: Env, spec: dict, runtime: dict, evaluation: dict, data_root: DataRoot = None,
+          download: Download = False, out: Out = Path("run"), resume: Resume = False, force: Force = False,
+          eval_features: EvalFeatures = None) -> None:
     """Train a DCGAN (or, with --conditional, a class-conditional DCGAN).
 
     With no options it trains on the embedded digits for about a minute on a CPU. The run folder
     (--out) gets model.safetensors, checkpoint.safetensors, samples/epoch-NNNN.png (the same latents
     each epoch), losses.csv and losses.png. Ctrl-C or SIGTERM saves a checkpoint and exits 130 or
-    143; --resume continues it. Prints the model's path on stdout.
+    143; --resume continues it. Prints the model's path on stdout (--json: one object).
 
     With --eval-every N and --eval-features CLASSIFIER, the FID of the generator (the EMA one with
     --ema) is measured every N epochs against the training data in the classifier's features, logged
@@ -69,49 +56,39 @@ def train(
     NCCL and one GPU per process (LOCAL_RANK), or Gloo on CPUs; only rank 0 writes and prints.
     """
     from gantool.device import prepare
+    from gantool.errors import UsageError
     from gantool.gan.distributed import World
 
     world = World.from_environ(env.environ)
     if not world.main:  # rank 0 speaks for the run; errors still reach stderr (gantool.cli.app)
         env = _silent(env)
     try:
-        dev = prepare(env.options.device, world.threads(env.options.threads))
+        if ("eval_every" in evaluation) != (eval_features is not None):
+            given, missing = ("--eval-features", "--eval-every") if eval_features else ("--eval-every",
+                                                                                        "--eval-features")
+            raise UsageError(f"{given} needs {missing}", "give --eval-every EPOCHS --eval-features CLASSIFIER")
+        dev = world.device(prepare(env.options.device, world.threads(env.options.threads)), env.options.device)
+        # the judge is checked on every process (its errors are the same on all); rank 0 measures
+        selection = SelectionSettings(**evaluation).selection(eval_features, dev)
     except GantoolError as e:  # the same on every process: rank 0 says it
         raise world.agreed(e) from None
-    dev = world.device(dev, env.options.device)
     with world.session():  # leaves the process group however the run ends
-        _train(env, world, dev, spec, runtime, data_root, download, out, resume, force,
-               (eval_every, eval_features, eval_samples))
+        _train(env, world, dev, spec, runtime, data_root, download, out, resume, force, selection)
 
 
 def _train(env: Env, world, dev, spec: dict, runtime: dict, data_root, download: bool, out: Path, resume: bool,
-           force: bool, evaluation: tuple) -> None:
+           force: bool, selection) -> None:
     from gantool.gan.trainer import start
     from gantool.progress import make_progress
     from gantool.signals import StopFlag, stop_on_signals
 
-    try:  # the judge is checked on every process (its errors are the same on all); rank 0 measures
-        selection = _selection(*evaluation, dev)
-    except GantoolError as e:
-        raise world.agreed(e) from None
     stop = StopFlag()  # Ctrl-C before training starts ends the command at once (one line, 130)
-    trainer = start({**spec, "seed": env.options.seed}, out, Runtime(device=str(dev), **runtime),
-                    resume=resume, force=force, data_root=str(data_root) if data_root else None, download=download,
+    seed = {"seed": env.options.seed} if "seed" in env.options.explicit else {}  # else a resumed run keeps its own
+    trainer = start({**spec, **seed}, out, Runtime(device=str(dev), **runtime), resume=resume, force=force,
+                    data_root=str(data_root) if data_root else None, download=download,
                     progress=make_progress(env, "train"), log=env.log, warn=env.warn, stop=stop, world=world,
                     selection=selection if world.main else None)
-    cfg, s = trainer.cfg, trainer.spec
-    if trainer.resumed_at is not None and trainer.step >= trainer.total_steps:
-        env.log(f"{out} is complete at step {trainer.step}/{trainer.total_steps}; nothing to do "
-                f"(give a larger --epochs or --steps to train it longer)")
-    elif trainer.resumed_at is not None:
-        env.log(f"resuming {out} at step {trainer.step}/{trainer.total_steps}")
-    else:
-        kind = "conditional DCGAN" if cfg.conditional else "DCGAN"
-        where = f"{world.size} processes ({dev.type}, {'NCCL' if dev.type == 'cuda' else 'Gloo'})" \
-            if world.distributed else str(dev)
-        env.log(f"training a {kind} ({cfg.image_size}x{cfg.image_size}x{cfg.channels}) on {trainer.data.name} "
-                f"({kit.plural(trainer.data.num_images, 'image')}) for {kit.plural(trainer.total_steps, 'step')} "
-                f"on {where}, seed {s.seed}")
+    env.log(_starting(trainer, out, world, dev))
     done_before = trainer.step
     with stop_on_signals(stop):  # now a signal asks for a checkpoint first
         try:
@@ -123,31 +100,29 @@ def _train(env: Env, world, dev, spec: dict, runtime: dict, data_root, download:
                 f"in {summary['seconds']:.0f}s")
     if selection is not None and selection.best_fid is not None:
         summary["best_fid"], summary["best_fid_step"] = selection.best_fid, selection.best_step
-        env.log(f"best FID {selection.best_fid:.4g} at step {selection.best_step}: {trainer.folder.best}")
+        from gantool.metrics.report import number
+
+        env.log(f"best FID {number(selection.best_fid, '.4g')} at step {selection.best_step}: {trainer.folder.best}")
     if env.options.json:
         kit.print_json(env, {"model": str(trainer.folder.model), "run": str(out), **summary})
     else:
         env.write_text(f"{trainer.folder.model}\n")
 
 
-def _selection(every: int | None, features: str | None, samples: int, dev):
-    """The FID measurement of --eval-every/--eval-features, its judge loaded (checked) before any data."""
-    from gantool.classify.classifiers import is_zoo_name
-    from gantool.errors import UsageError
-
-    if (every is None) != (features is None):
-        given, missing = ("--eval-every", "--eval-features") if features is None else ("--eval-features",
-                                                                                         "--eval-every")
-        raise UsageError(f"{given} needs {missing}", "give --eval-every EPOCHS --eval-features CLASSIFIER")
-    if every is None:
-        return None
-    if is_zoo_name(features):
-        raise UsageError(f"--eval-features {features}: give a classifier file",
-                         "train one with `gantool train-classifier`; zoo models judge in `gantool evaluate`")
-    from gantool.metrics import Judge
-    from gantool.metrics.selection import Selection
-
-    return Selection(Judge.load(features, dev), every, samples)
+def _starting(trainer, out: Path, world, dev) -> str:
+    """The status line before the first step: what is trained, or where a resumed run stands."""
+    if trainer.resumed_at is not None and trainer.step >= trainer.total_steps:
+        return (f"{out} is complete at step {trainer.step}/{trainer.total_steps}; nothing to do "
+                f"(give a larger --epochs or --steps to train it longer)")
+    if trainer.resumed_at is not None:
+        return f"resuming {out} at step {trainer.step}/{trainer.total_steps}"
+    cfg = trainer.cfg
+    kind = "conditional DCGAN" if cfg.conditional else "DCGAN"
+    where = f"{world.size} processes ({dev.type}, {'NCCL' if dev.type == 'cuda' else 'Gloo'})" \
+        if world.distributed else str(dev)
+    return (f"training a {kind} ({cfg.image_size}x{cfg.image_size}x{cfg.channels}) on {trainer.data.name} "
+            f"({kit.plural(trainer.data.num_images, 'image')}) for {kit.plural(trainer.total_steps, 'step')} "
+            f"on {where}, seed {trainer.spec.seed}")
 
 
 def _silent(env: Env) -> Env:
@@ -161,7 +136,7 @@ def _silent(env: Env) -> Env:
                    options=replace(env.options, quiet=True))
 
 
-# For the man page (gantool.cli.docgen): (what it does, command line).
+# For the man page (gantool.docgen): (what it does, command line).
 EXAMPLES = [
     ("Train on the embedded digits with the defaults; the model lands in run/model.safetensors.", "gantool train"),
     ("Train on MNIST kept in ~/data, at 32x32, for 5 epochs.",

@@ -27,28 +27,25 @@ def train_encoder(
     then starts each image from the encoder's guess instead of a random latent, and reaches a given
     PSNR in a fraction of the steps. Prints the encoder's path.
     """
-    import secrets
-
-    from gantool.files import modelfile
-    from gantool.files.modelfile import with_prefix
-    from gantool.files.writing import check_writable
-    from gantool.latent.encoder import encoder_path, train_encoder as run
+    from gantool.errors import UsageError
+    from gantool.files.writing import STDIO, check_writable
+    from gantool.latent.encoder import encoder_path, save_encoder, train_encoder as run
     from gantool.models import loader
     from gantool.progress import make_progress
 
     model = kit.require_model(model)
     s = EncoderSettings(**settings)
     s.validate()
+    if output == STDIO:
+        raise UsageError("-o -: an encoder is written to a file", "give -o FILE.safetensors")
     target = output or str(encoder_path(model))
-    check_writable(target)
     info = loader.inspect(model, kinds=("gan",))
+    check_writable(target, "-o", holds="safetensors")
     dev, loaded = kit.load_generator(env, model)
-    seed = env.options.seed if env.options.seed is not None else secrets.randbelow(2**31)
+    seed = env.options.seed
     E, mse = run(loaded["generator"], s, seed, dev, progress=make_progress(env, "train-encoder"))
-    modelfile.save(target, "encoder", with_prefix(E.state_dict(), "encoder"), E.cfg.to_dict(),
-                   {**info.header.data, "generator": str(model)},
-                   {"steps": s.steps, "batch_size": s.batch_size, "lr": s.lr, "seed": seed, "heldout_latent_mse": mse})
-    env.log(f"trained an encoder for {model} in {kit.plural(s.steps, 'step')} (seed {seed}): "
+    save_encoder(target, E, info, model, s, seed, mse)
+    env.log(f"trained {kit.article('encoder')} for {model} in {kit.plural(s.steps, 'step')} (seed {seed}): "
             f"held-out latent MSE {mse:.4f}")
     if env.options.json:
         kit.print_json(env, {"encoder": target, "model": model, "steps": s.steps, "seed": seed, "heldout_latent_mse": mse})
@@ -56,7 +53,7 @@ def train_encoder(
         env.write_text(f"{target}\n")
 
 
-# For the man page (gantool.cli.docgen): (what it does, command line).
+# For the man page (gantool.docgen): (what it does, command line).
 EXAMPLES = [
     ("An encoder beside the model (run/model.encoder.safetensors), then inversion that starts from it.",
      "gantool train-encoder -m run/model.safetensors && gantool invert faces/ -m run/model.safetensors "

@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 
 from gantool.data.builtin import BUILTIN, EXPECTED_FILES
-from gantool.errors import BadValue, GantoolError
+from gantool.errors import BadValue, GantoolError, flag
 from gantool.files.images import image_is_gray, is_image_file, load_image
 from gantool.files.reading import reading
 
@@ -55,6 +55,11 @@ class ImageData:
         return h.hexdigest()[:16]
 
 
+# unnamed labels 0..K-1 name their classes "0".."K-1" up to this K; sparser ones are remapped to
+# the labels found (a class per distinct label, named by it), so nothing is allocated per integer
+MAX_UNNAMED_CLASSES = 10_000
+
+
 def default_data_root() -> str:
     cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.environ.get("GANTOOL_DATA_ROOT") or os.path.join(cache, "gantool", "data")
@@ -75,7 +80,7 @@ def load_data(source: str, *, root: str | None = None, download: bool = False, c
         data = _folder(Path(source), channels, image_size, size_rule)
     elif os.path.isfile(source):
         if source.endswith((".npy", ".npz")):
-            data = _arrays(Path(source))
+            data = read_arrays(Path(source))
         else:
             raise GantoolError(f"cannot train on {source}", "give a folder of images or a .npy/.npz array file")
     else:
@@ -207,11 +212,11 @@ def _torchvision(name: str, root: str, download: bool) -> ImageData:
         if not missing and not (download and isinstance(e, (RuntimeError, OSError, ValueError))):
             detail = f"{type(e).__name__}: {_one_line(e, first=True)}" if str(e).strip() else type(e).__name__
             raise GantoolError(f"cannot read the {name} files in {where} ({detail})",
-                               "they look damaged: replace them, or delete them and use --download") from None
+                               f"they look damaged: replace them, or delete them and use {flag('download')}") from None
         tried = f" (download failed: {_one_line(e, first=False)})" if download else ""
         raise GantoolError(
             f"{name} files not found under {root}{tried}",
-            f"put {', '.join(files)} {note} in {where}, set --data-root, or try --download".replace("  ", " "),
+            f"put {', '.join(files)} {note} in {where}, set {flag('data_root')}, or try {flag('download')}".replace("  ", " "),
         ) from None
     if name in ("mnist", "fashion-mnist"):
         images, labels = ds.data.unsqueeze(1), ds.targets
@@ -252,7 +257,12 @@ def _folder(root: Path, channels: int | None, image_size: int | None,
         from gantool.files.images import image_size_of
 
         image_size = size_rule(min(image_size_of(files[0])))
-    images = np.stack([load_image(f, channels, image_size) for f in files])
+    images = [load_image(f, channels, image_size) for f in files]
+    if image_size is None and (odd := next((i for i, im in enumerate(images) if im.shape != images[0].shape), None)):
+        (h, w), (h2, w2) = images[0].shape[1:], images[odd].shape[1:]
+        raise GantoolError(f"{files[0]} is {w}x{h} but {files[odd]} is {w2}x{h2}: the images of one data set "
+                           "share a size", "resize them to one size, or give the size to train at")
+    images = np.stack(images)
     return ImageData(
         torch.from_numpy(images),
         torch.tensor(labels, dtype=torch.int64) if labels is not None else None,
@@ -261,7 +271,7 @@ def _folder(root: Path, channels: int | None, image_size: int | None,
     )
 
 
-def _arrays(path, name: str | None = None) -> ImageData:
+def read_arrays(path, name: str | None = None) -> ImageData:
     """`.npy` of images, or `.npz` with `images` and optional `labels` and `classes` (a path, or a
     binary stream called `name`)."""
     import torch
@@ -290,7 +300,10 @@ def _arrays(path, name: str | None = None) -> ImageData:
         if labels.shape != (images.shape[0],) or not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0:
             raise GantoolError(f"{path}: 'labels' must be {images.shape[0]} non-negative integers")
         n = int(labels.max()) + 1
-        if classes is None:
+        if classes is None and n > MAX_UNNAMED_CLASSES:  # labels 3 and 10**12: two classes, not 10**12
+            found, labels = np.unique(labels, return_inverse=True)
+            classes, n = [str(int(v)) for v in found], len(found)
+        elif classes is None:
             classes = [str(i) for i in range(n)]
         elif len(classes) < n:
             raise GantoolError(f"{path}: labels go up to {n - 1} but only {len(classes)} classes are named")
@@ -316,20 +329,3 @@ def _as_nchw(images: np.ndarray, path: Path) -> np.ndarray:
     elif images.min() < 0 or images.max() > 255:
         raise GantoolError(f"{path}: integer images must lie in 0..255")
     return np.ascontiguousarray(images.astype(np.uint8))
-
-
-def load_images(sources: list[str], channels: int, size: int, stdin: bytes | None = None,
-                exact_channels: str | None = None) -> tuple:
-    """Images to work on, not to train on: files, folders (every image in them, sorted), .npy/.npz
-    batches, or `-` (stdin: a .npy/.npz or an image file's bytes), as uint8 (N, C, size, size) and a
-    name for each: all of gantool.data.chunks.ImageChunks at once.
-
-    With `exact_channels` (a hint), an image with another number of channels than `channels` is
-    refused instead of converted: a model fitted to a grayscale version of a colour photo is rarely
-    what was meant."""
-    import torch
-
-    from gantool.data.chunks import ImageChunks
-
-    parts = list(ImageChunks(sources, stdin, chunk=4096).read(channels, size, exact_channels))
-    return torch.cat([images for images, _ in parts]), [name for _, names in parts for name in names]

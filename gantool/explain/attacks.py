@@ -29,14 +29,14 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from gantool.errors import BadValue, UsageError
+from gantool.errors import BadValue, UsageError, flag
 from gantool.explain.settings import ATTACKS, TARGET_RULES, AttackSettings
 
 GRADIENT_ASCENT_STEP = 0.02
 
 
 def resolve_attack_target(clf, target: str | None) -> int | str | None:
-    """--target as an attack takes it: a class index, a rule (`next`, `least-likely`) or None (untargeted)."""
+    """A target as an attack takes it: a class index, a rule (`next`, `least-likely`) or None (untargeted)."""
     from gantool.explain.saliency import resolve_target
 
     if target in TARGET_RULES and target not in clf.classes:
@@ -66,9 +66,9 @@ def check_settings(s: AttackSettings, given: set[str]) -> None:
               "gradient-ascent": ("eps", "norm", "random_start"), "pgd": ()}[s.method]
     for name in unused:
         if name in given:
-            raise BadValue(name, None, f"does not apply to --method {s.method}")
+            raise BadValue(name, None, f"does not apply to {{method}} {s.method}")
     if s.method == "gradient-ascent" and s.target is None:
-        raise UsageError("gradient-ascent is a targeted method: it needs --target",
+        raise UsageError(f"gradient-ascent is a targeted method: it needs {flag('target')}",
                          "a class name or index, next or least-likely")
     if s.lattice and s.method != "gradient-ascent" and s.norm == "linf" and s.eps < 1 / 255:
         raise BadValue("eps", s.eps, "is below one 8-bit step (1/255 = 0.0039): nothing is left of it on the lattice "
@@ -81,7 +81,7 @@ def quantize(x: torch.Tensor) -> torch.Tensor:
 
 
 def step_size(s: AttackSettings, pixels: int) -> float:
-    """The step size an attack uses: --step-size, or the method's default (see AttackSettings)."""
+    """The step size an attack uses: the step_size setting, or the method's default (see AttackSettings)."""
     if s.method == "gradient-ascent":
         return s.step_size or GRADIENT_ASCENT_STEP
     if s.method == "fgsm":
@@ -94,7 +94,7 @@ def step_size(s: AttackSettings, pixels: int) -> float:
 
 
 def radius(s: AttackSettings) -> float:
-    """--eps, rounded down to whole 1/255 steps on the lattice under Linf (so rounding stays in the ball)."""
+    """The radius eps, rounded down to whole 1/255 steps on the lattice under Linf (so rounding stays in the ball)."""
     if s.lattice and s.norm == "linf":
         return math.floor(s.eps * 255 + 1e-9) / 255
     return s.eps
@@ -120,6 +120,7 @@ class Attacked:
     first_fooled: torch.Tensor  # int64: the step after which the iterate first fooled the model, -1 if never
     l2: torch.Tensor  # of the 8-bit perturbation, in [0, 1] units
     linf: torch.Tensor
+    already: torch.Tensor  # bool: the model already predicted the target: left as it was, not a success
 
 
 class _Watched(torch.nn.Module):
@@ -236,9 +237,15 @@ def gradient_ascent(clf, x: torch.Tensor, goal: torch.Tensor, size: float, steps
 
 
 def outcome(clf, x, adversarial, original, logits, goal, steps, first) -> Attacked:
-    """Check the iterate and its 8-bit rounding, and measure the 8-bit perturbation."""
+    """Check the iterate and its 8-bit rounding, and measure the 8-bit perturbation. An image the
+    model already reads as its target is no adversarial example: it is kept as it was (no step, no
+    perturbation) and counts as no success."""
     from gantool.files.images import to_uint8
 
+    already = torch.zeros_like(original, dtype=torch.bool) if goal is None else goal == original
+    if already.any():
+        adversarial = torch.where(already[:, None, None, None], x, adversarial)
+        steps, first = steps.masked_fill(already, 0), first.masked_fill(already, -1)
     saved = to_uint8(adversarial)
     rounded = saved.to(x.device).float().div(255)
     with torch.no_grad():
@@ -246,7 +253,7 @@ def outcome(clf, x, adversarial, original, logits, goal, steps, first) -> Attack
         p_saved = clf(rounded).float().softmax(1)
     final, saved_class = p_final.argmax(1), p_saved.argmax(1)
     if goal is not None:
-        success, saved_success = final == goal, saved_class == goal
+        success, saved_success = (final == goal) & ~already, (saved_class == goal) & ~already
         target_probability = p_saved.gather(1, goal[:, None])[:, 0].cpu()
     else:
         success, saved_success = final != original, saved_class != original
@@ -258,7 +265,7 @@ def outcome(clf, x, adversarial, original, logits, goal, steps, first) -> Attack
                     logits.softmax(1).gather(1, original[:, None])[:, 0].cpu(), cpu(final),
                     p_final.gather(1, final[:, None])[:, 0].cpu(), cpu(saved_class),
                     p_saved.gather(1, saved_class[:, None])[:, 0].cpu(), target_probability, cpu(success),
-                    cpu(saved_success), cpu(steps), cpu(first), flat.norm(dim=1), flat.abs().amax(1))
+                    cpu(saved_success), cpu(steps), cpu(first), flat.norm(dim=1), flat.abs().amax(1), cpu(already))
 
 
 def amplified(perturbation: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

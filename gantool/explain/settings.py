@@ -1,11 +1,13 @@
-"""The saliency options, written once (gantool.settings): the library checks them, `gantool saliency`
-turns them into options. Torch-free: --help reads it."""
+"""The options of the commands that inspect a classifier (saliency, adversarial, visualize-class,
+classify, layers), written once (gantool.settings): the library checks them, the commands turn them
+into options. Torch-free: --help reads it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Optional
 
+from gantool.errors import BadValue, UsageError, flag
 from gantool.settings import check, setting
 
 METHODS = ("gradient", "smoothgrad", "integrated-gradients", "grad-cam")
@@ -23,7 +25,7 @@ class SaliencySettings:
     target: Optional[str] = setting(None, "The class to explain, by index or name.", METHOD,
                                     default_help="each image's predicted class")
     layer: Optional[str] = setting(None, "grad-cam: the layer, by name (`gantool layers MODEL` lists them).", METHOD,
-                                   default_help="the last spatial layer before pooling")
+                                   names=("-l",), default_help="the last spatial layer before pooling")
     samples: int = setting(25, "smoothgrad: noisy copies per image.", METHOD, ge=1, le=1000)
     noise: float = setting(0.15, "smoothgrad: the noise's standard deviation as a fraction of the input range "
                            "(images are in [0, 1]).", METHOD, gt=0, le=1)
@@ -36,9 +38,22 @@ class SaliencySettings:
     fill: str = setting("rise", "What deleted pixels become and what insertion starts from: rise (deletion to "
                         "black, insertion from a blurred copy, as RISE), black, or blur (both).", CHECKS,
                         choices=FILLS)
+    sanity: bool = setting(False, "Also run the model-randomization test (Adebayo et al. 2018): the maps again with "
+                           "the layers re-initialized from the top, and each map's rank correlation with its "
+                           "randomized counterpart; a warning when they stay alike.", CHECKS, flag="--sanity")
+    colormap: Optional[str] = setting(None, "A matplotlib colormap for the heatmaps.", "Pictures",
+                                      default_help="inferno; RdBu_r for the signed maps of integrated-gradients")
 
     def validate(self) -> None:
         check(self)
+        if self.layer is not None and self.method != "grad-cam":
+            raise UsageError(f"{flag('layer')} is for {flag('method')} grad-cam, not {self.method}")
+        if self.colormap is not None:
+            import matplotlib
+
+            if self.colormap not in matplotlib.colormaps:
+                raise BadValue("colormap", self.colormap, "is not a matplotlib colormap",
+                               "e.g. inferno, viridis, jet, RdBu_r")
 
 
 # ---- adversarial examples (gantool adversarial) ------------------------------------------------------
@@ -80,9 +95,7 @@ class AttackSettings:
     def validate(self) -> None:
         check(self)
         if self.norm == "linf" and self.eps > 1:
-            from gantool.errors import BadValue
-
-            raise BadValue("eps", self.eps, "must be at most 1 under --norm linf (images are in [0, 1])")
+            raise BadValue("eps", self.eps, "must be at most 1 under {norm} linf (images are in [0, 1])")
 
     def resolved_steps(self) -> int:
         if self.method == "fgsm":
@@ -111,6 +124,33 @@ class VisualizeSettings:
     blur_sigma: float = setting(0.5, "The blur's Gaussian standard deviation, in pixels.", REGULARIZE, gt=0, le=20)
     start: str = setting("noise", "What the ascent starts from without --init-image: noise (gray, standard deviation "
                          "0.1, seeded by --seed) or gray.", ASCENT, choices=INITS)
+    frames: int = setting(8, "Snapshots in the progress strip, from the start to the end.", "Pictures", ge=2, le=64)
+
+    def validate(self) -> None:
+        check(self)
+        if self.target is None:
+            raise UsageError("no class given", f"use {flag('target')} CLASS (a name or an index, several with commas, "
+                                               "or all)")
+
+
+# ---- classify and layers -------------------------------------------------------------------------------
+
+MAX_TOP = 1000
+
+
+@dataclass
+class ClassifySettings:
+    top: int = setting(5, "How many classes to show per image, most probable first.", names=("-k",), ge=1,
+                       le=MAX_TOP)
+
+    def validate(self) -> None:
+        check(self)
+
+
+@dataclass
+class LayersSettings:
+    leaves: bool = setting(False, "Only the layers that hold no other layers (convolutions, activations, ...), not "
+                           "the blocks around them.", flag="--leaves")
 
     def validate(self) -> None:
         check(self)

@@ -46,12 +46,14 @@ def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     return TF.gaussian_blur(x, [k, k], [sigma, sigma]) if k >= 3 else x
 
 
-def visualize(clf, targets: torch.Tensor, start: torch.Tensor, s: VisualizeSettings, frames: int = 8,
+def visualize(clf, targets: torch.Tensor, start: torch.Tensor, s: VisualizeSettings, frames: int | None = None,
               seed: int = 0) -> Visualized:
     """Gradient ascent from `start` (float (K, C, H, W) in [0, 1]) on each target's logit (`targets`
-    (K,) int64), with `frames` snapshots from the start to the end (evenly spaced in steps)."""
+    (K,) int64), with `frames` (default `s.frames`) snapshots from the start to the end (evenly
+    spaced in steps)."""
     from gantool.files.images import to_uint8
 
+    frames = s.frames if frames is None else frames
     x = start.detach().float().clone()
     targets = targets.to(x.device)
     jitter = s.jitter if s.jitter is not None else default_jitter(clf.input_size)
@@ -77,3 +79,53 @@ def visualize(clf, targets: torch.Tensor, start: torch.Tensor, s: VisualizeSetti
         p = clf(saved).float().softmax(1)
     return Visualized(x.cpu(), torch.stack(shots, 1).cpu(), p0.cpu(), p.gather(1, targets[:, None])[:, 0].cpu(),
                       p.argmax(1).cpu())
+
+
+# ---- what `gantool visualize-class` asks of it --------------------------------------------------------
+
+def resolve_targets(clf, text: str) -> torch.Tensor:
+    """The classes of a target setting: names or indices separated by commas, or `all`: (K,) int64."""
+    from gantool.errors import BadValue
+    from gantool.explain.saliency import resolve_target
+
+    names = [t.strip() for t in text.split(",")] if text != "all" else [str(i) for i in range(clf.num_classes)]
+    if any(not n for n in names):
+        raise BadValue("target", text, "has an empty class between its commas")
+    return torch.tensor([resolve_target(clf, n) for n in names], dtype=torch.int64)
+
+
+def start_for(clf, count: int, s: VisualizeSettings, seed: int, device, pixels: torch.Tensor | None = None):
+    """`count` start images: the one uint8 image `pixels` (1, C, H, W) at the input size repeated,
+    or `s.start` (seeded noise or gray)."""
+    if pixels is not None:
+        return pixels.to(device).float().div(255).expand(count, -1, -1, -1).clone()
+    return start_images(clf, count, s.start, seed, device)
+
+
+def image_png(v: Visualized) -> bytes:
+    """The images, one PNG: the image alone, or a row of them."""
+    from gantool.files.images import grid_png, png_bytes, to_uint8
+
+    return png_bytes(to_uint8(v.images[0])) if len(v.images) == 1 else grid_png(v.images, len(v.images))
+
+
+def strip_png(v: Visualized) -> bytes:
+    """The progress strip: one row per target, its snapshots from the start to the end."""
+    from gantool.files.images import grid_png
+
+    return grid_png(v.frames.flatten(0, 1), v.frames.shape[1])
+
+
+def result_rows(clf, targets: torch.Tensor, v: Visualized) -> list[dict]:
+    """One row per target: its probability for the start image and for the exported 8-bit image."""
+    return [{"target": clf.classes[int(t)], "target_index": int(t),
+             "start_probability": round(float(v.start_probability[i]), 6),
+             "probability": round(float(v.probability[i]), 6), "predicted": clf.classes[int(v.predicted[i])],
+             "predicted_index": int(v.predicted[i])} for i, t in enumerate(targets)]
+
+
+def summary(rows: list[dict]) -> str:
+    reached = sum(r["predicted_index"] == r["target_index"] for r in rows)
+    mean = lambda key: sum(r[key] for r in rows) / len(rows)  # noqa: E731
+    return (f"{reached}/{len(rows)} exported images predicted as their class; mean target probability "
+            f"{mean('start_probability'):.3f} at the start, {mean('probability'):.3f} at the end (8-bit)")

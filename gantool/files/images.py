@@ -44,6 +44,20 @@ def image_is_gray(path, name: str | None = None) -> bool:
         return im.mode in GRAY_MODES
 
 
+def channels_of(path, name: str | None = None) -> str:
+    """How an image file (or a binary stream called `name`) stores its pixels, in words, from its
+    header: "grayscale (1 channel)", "colour (3 channels)", "colour with transparency (RGBA)", ..."""
+    with _decoding(name or path), Image.open(path) as im:
+        mode, transparent = im.mode, "transparency" in im.info
+    if mode in ("LA", "La") or (mode == "L" and transparent):
+        return "grayscale with transparency (LA)"
+    if mode in GRAY_MODES:
+        return "grayscale (1 channel)"
+    if mode in ("RGBA", "RGBa", "PA") or (mode in ("P", "RGB") and transparent):
+        return "colour with transparency (RGBA)"
+    return "colour (3 channels)"
+
+
 def image_size_of(path: str | os.PathLike) -> tuple[int, int]:
     """(width, height) of an image file, reading only its header."""
     with _decoding(path), Image.open(path) as im:

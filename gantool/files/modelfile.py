@@ -18,6 +18,7 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gantool.words import article
 from gantool import __version__
 from gantool.errors import GantoolError
 from gantool.files.reading import reading
@@ -144,7 +145,7 @@ def _read_head(f) -> bytes:
 def expect_kind(header: Header, *kinds: str) -> None:
     if header.kind not in kinds:
         want = " or ".join(kinds)
-        raise GantoolError(f"{header.path} holds a {header.kind} model, this command needs a {want}")
+        raise GantoolError(f"{header.path} holds {article(header.kind)} model, this command needs {article(want)}")
 
 
 def load_tensors(path, header: Header, device="cpu") -> dict:

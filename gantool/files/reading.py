@@ -12,6 +12,7 @@ import numpy as np
 
 from gantool.context import Env
 from gantool.errors import GantoolError, UsageError
+from gantool.files.claims import claim_input
 from gantool.files.writing import STDIO
 
 
@@ -32,7 +33,9 @@ def read_input(env: Env, source: str, what: str) -> bytes:
 
 @contextmanager
 def reading(path, what: str = "file") -> Iterator[None]:
-    """Turn the OS errors of reading `path` into one-line errors."""
+    """Turn the OS errors of reading `path` into one-line errors; `path` is claimed as an input of
+    this command (gantool.files.claims: no output of it may be the same file)."""
+    claim_input(path, what)
     try:
         yield
     except FileNotFoundError:
@@ -49,12 +52,17 @@ def reading(path, what: str = "file") -> Iterator[None]:
 
 def parse_latents(data: bytes, name: str, width: int | None = None) -> np.ndarray:
     """Parse `.npy` latents: float, shape (N, D), D == width when given. Returns float32."""
+    if not data.startswith(b"\x93NUMPY"):  # numpy would take a PNG or text for a pickle
+        what = "a PNG image" if data.startswith(b"\x89PNG") else "not a .npy file"
+        raise GantoolError(f"{name} is {what}, not latents" if what.startswith("a ") else f"{name} is {what}",
+                           "latents are float32 .npy arrays, one row per image")
     try:
         array = np.load(io.BytesIO(data), allow_pickle=False)
     except ValueError as e:
         if "allow_pickle" in str(e):
             raise GantoolError(f"{name} holds Python objects, not numbers", "latents are float32 .npy arrays") from None
         raise GantoolError(f"{name} is not a .npy array ({e})") from None
+
     except Exception as e:  # numpy raises several types for truncated or foreign files
         raise GantoolError(f"{name} is not a readable .npy array ({type(e).__name__})") from None
     if not isinstance(array, np.ndarray) or not np.issubdtype(array.dtype, np.number) or array.dtype.kind == "c":

@@ -23,7 +23,7 @@ from typing import BinaryIO, Iterator
 import numpy as np
 
 from gantool.context import Env
-from gantool.errors import GantoolError, UsageError
+from gantool.errors import GantoolError, UsageError, flag
 
 STDIO = "-"
 
@@ -62,8 +62,17 @@ def cannot_write(target: Path, e: OSError) -> GantoolError:
     return GantoolError(f"cannot write {target}: {e.strerror or e}{where}")
 
 
-def check_writable(path: str | os.PathLike) -> None:
-    """Refuse now, before any work, an output path that cannot be written."""
+# what an output holds -> the file name endings that say so (an `-o x.jpg` given PNG bytes is refused)
+SUFFIXES = {"png": (".png",), "npy": (".npy",), "npz": (".npz",), "safetensors": (".safetensors",),
+            "animation": (".gif", ".webp")}
+
+
+def check_writable(path: str | os.PathLike, who: str | None = None, holds: str | None = None) -> None:
+    """Refuse now, before any work, an output path that cannot be written: a folder, a file in a
+    folder that does not exist (an output's parents are never created: a typo or a dangling link
+    would make folders anywhere), a name whose ending contradicts what it `holds` (a SUFFIXES key).
+    With `who` (the option that names it), the path is claimed: it may be neither an input of this
+    command nor another of its outputs (gantool.files.claims)."""
     target = _target(path)
     if target.is_dir():
         raise GantoolError(f"cannot write {target}: it is a folder", "give a file name")
@@ -71,7 +80,18 @@ def check_writable(path: str | os.PathLike) -> None:
         if not os.access(target, os.W_OK):
             raise GantoolError(f"cannot write {target}: permission denied")
         return
-    check_folder_writable(target.parent)
+    if holds is not None and Path(path).suffix and Path(path).suffix.lower() not in SUFFIXES[holds]:
+        raise UsageError(f"{who or 'output'} {path}: this output is {SUFFIXES[holds][0].lstrip('.')} data, not "
+                         f"{Path(path).suffix.lstrip('.')}", f"name it {Path(path).stem}{SUFFIXES[holds][0]}")
+    parent = target.parent
+    if not parent.is_dir():
+        what = "is not a folder" if parent.exists() else "does not exist"
+        raise GantoolError(f"cannot write {path}: {parent} {what}", "create the folder first")
+    check_folder_writable(parent)
+    if who is not None:
+        from gantool.files.claims import claim_output
+
+        claim_output(path, who)
 
 
 def check_folder_writable(folder: str | os.PathLike) -> None:
@@ -116,8 +136,6 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     special = _is_special(target)
     folder = Path(tempfile.gettempdir()) if special else target.parent
     try:
-        if not special:
-            folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
         os.close(fd)
     except OSError as e:
@@ -149,6 +167,16 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
         f.write(data)
 
 
+def write_in(folder: str | os.PathLike, name: str, data: bytes) -> None:
+    """One file of a folder output (--out-dir, a run folder): the folder is made when missing."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise cannot_write(folder, e) from None
+    atomic_write(folder / name, data)
+
+
 def refuse_terminal(env: Env, what: str, option: str) -> None:
     if env.stdout_isatty:
         raise UsageError(f"refusing to write {what} to a terminal",
@@ -173,7 +201,7 @@ def output(env: Env, target: str, what: str, option: str) -> Iterator[BinaryIO]:
             yield f
 
 
-def write_latents(env: Env, target: str, latents: np.ndarray, option: str = "--latents") -> None:
+def write_latents(env: Env, target: str, latents: np.ndarray, option: str = flag("latents")) -> None:
     """Latent rows (N, D) as float32 .npy to file `target` or stdout (`-`)."""
     with output(env, target, ".npy latents", option) as f:
         NpyWriter(f, *latents.shape).write(latents)

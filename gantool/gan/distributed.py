@@ -45,7 +45,7 @@ import torch
 from torch import nn
 
 from gantool.device import available_cores
-from gantool.errors import BadValue, ExitStatus, GantoolError, UsageError
+from gantool.errors import BadValue, ExitStatus, GantoolError, UsageError, flag
 from gantool.signals import StopFlag, Terminated
 
 VARIABLES = ("WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE")
@@ -108,21 +108,21 @@ class World:
         if not self.distributed:
             return resolved
         if resolved.type == "mps":
-            raise self.agreed(GantoolError("--device mps: PyTorch has no distributed backend for MPS",
-                                           "use --device cpu"))
+            raise self.agreed(GantoolError(f"{flag('device')} mps: PyTorch has no distributed backend for MPS",
+                                           f"use {flag('device')} cpu"))
         if resolved.type != "cuda":
             return resolved
         if (asked or "auto").strip().lower() not in ("auto", "cuda"):
             raise self.agreed(BadValue("device", asked, "under torchrun each process takes the GPU of its LOCAL_RANK",
-                                       "use --device cuda (or auto), and CUDA_VISIBLE_DEVICES to choose the GPUs"))
+                                       f"use {flag('device')} cuda (or auto), and CUDA_VISIBLE_DEVICES to choose the GPUs"))
         if self.local_rank >= torch.cuda.device_count():
             raise GantoolError(f"LOCAL_RANK {self.local_rank}, but this machine has {torch.cuda.device_count()} "
-                               "CUDA device(s)", "start at most one process per GPU (--nproc_per_node)")
+                               "CUDA device(s)", "start at most one process per GPU (torchrun's nproc_per_node)")
         return torch.device("cuda", self.local_rank)
 
     def check_batch(self, batch_size: int, resumed: bool = False) -> None:
         if batch_size % self.size and resumed:
-            raise UsageError(f"this run's global batch, --batch-size {batch_size}, cannot be split evenly over "
+            raise UsageError(f"this run's global batch, {flag('batch_size')} {batch_size}, cannot be split evenly over "
                                f"{self.size} processes", "resume it with a number of processes that divides it")
         if batch_size % self.size:
             raise BadValue("batch_size", batch_size, f"is the global batch, split evenly over the {self.size} "

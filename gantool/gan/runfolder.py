@@ -22,9 +22,9 @@ import os
 import tempfile
 from pathlib import Path
 
-from gantool.errors import BadValue, GantoolError
+from gantool.errors import BadValue, GantoolError, flag
 from gantool.files import modelfile
-from gantool.files.writing import atomic_write, check_folder_writable, cannot_write
+from gantool.files.writing import atomic_write, check_folder_writable, cannot_write, write_in
 
 MODEL_FILE, BEST_FILE, CHECKPOINT_FILE, LOSSES_CSV, LOSSES_PNG, SAMPLES_DIR = (
     "model.safetensors", "model-best.safetensors", "checkpoint.safetensors", "losses.csv", "losses.png", "samples")
@@ -69,7 +69,8 @@ class RunFolder:
         if self.path.exists() and not self.path.is_dir():
             raise BadValue("out", self.path, "is a file, not a run folder")
         if not self.checkpoint.exists():
-            raise GantoolError(f"--resume: no {CHECKPOINT_FILE} in {self.path}", "start the run without --resume")
+            raise GantoolError(f"{flag('resume')}: no {CHECKPOINT_FILE} in {self.path}",
+                               f"start the run without {flag('resume')}")
         header = modelfile.read_header(self.checkpoint)
         modelfile.expect_kind(header, modelfile.KIND_CHECKPOINT)
         return header
@@ -81,7 +82,7 @@ class RunFolder:
         existing = self.existing_run()
         if existing and not resume and not force:
             raise BadValue("out", self.path, f"already holds a run ({existing})",
-                           "continue it with --resume, or start over with --force")
+                           f"continue it with {flag('resume')}, or start over with {flag('force')}")
         check_folder_writable(self.path)
         try:
             if not self.path.exists():
@@ -109,6 +110,10 @@ class RunFolder:
         the best so far, and is written as model-best.safetensors too."""
         tensors, config, data, training = model
         ckpt_tensors, resume = checkpoint
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)  # a trainer used as a library may not have prepared it
+        except OSError as e:
+            raise cannot_write(self.path, e) from None
         modelfile.save(self.checkpoint, modelfile.KIND_CHECKPOINT, ckpt_tensors, config, data, training,
                        extra={"resume": json.dumps(resume)})
         modelfile.save(self.model, modelfile.KIND_GAN, tensors, config, data, training)
@@ -129,7 +134,7 @@ class RunFolder:
         return header, resume, modelfile.load_tensors(self.checkpoint, header, device)
 
     def write_grid(self, epoch: int, png: bytes) -> None:
-        atomic_write(self.path / SAMPLES_DIR / f"epoch-{epoch:04d}.png", png)
+        write_in(self.path / SAMPLES_DIR, f"epoch-{epoch:04d}.png", png)
 
     def write_losses(self, rows: list[dict], loss_label: str) -> None:
         buf = io.StringIO()

@@ -7,6 +7,8 @@ with (seed, k), so the same seed gives the same rows on any device and for any o
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -50,3 +52,62 @@ def array_chunks(latents: np.ndarray, chunk: int = CHUNK) -> Iterator[torch.Tens
 def generate(G, latents: torch.Tensor, device, normalization) -> torch.Tensor:
     """Images in [0, 1] on the CPU for one chunk of latents (N, D)."""
     return normalization.from_model(G(latents.to(device)).float()).cpu()
+
+
+@dataclass(frozen=True)
+class SamplePlan:
+    """What one `sample` draws: `total` rows, `classes` (one per row, conditional models) or None,
+    `nrow` grid images per row."""
+
+    total: int
+    classes: list[int] | None
+    nrow: int
+
+
+def plan(cfg, class_names: Sequence[str], count: int, nrow: int | None, class_: str | None,
+         given: np.ndarray | None) -> SamplePlan:
+    """Given latents as they are; else `count` rows (of one class with `class_`; of every class in
+    turn, a grid row each, for a conditional model without it)."""
+    if given is not None:
+        classes, total = None, len(given)
+    elif cfg.conditional and class_ is None:
+        classes, total = [c for c in range(cfg.num_classes) for _ in range(count)], count * cfg.num_classes
+        nrow = nrow or count
+    else:
+        classes = [resolve_class(class_, class_names)] * count if class_ is not None else None
+        total = count
+    return SamplePlan(total, classes, nrow or math.ceil(math.sqrt(total)))
+
+
+def draw(G, info, device, p: SamplePlan, seed: int, given: np.ndarray | None, outputs, progress) -> None:
+    """Generate `p.total` images chunk by chunk (fresh latents from `seed`, or `given`); each chunk
+    goes to every output asked for (gantool.latent.outputs.Outputs), the latents streamed as they come."""
+    import contextlib
+
+    from gantool.files.images import png_bytes, to_uint8
+    from gantool.files.writing import NpyWriter, output as open_output, safe_name, write_in
+
+    chunks = array_chunks(given) if given is not None else latent_chunks(G, p.total, seed, p.classes)
+    grid: list = []
+    with contextlib.ExitStack() as stack:
+        npy = None
+        if outputs.latents is not None:
+            stream = stack.enter_context(open_output(outputs.env, outputs.latents, ".npy latents", "latents"))
+            npy = NpyWriter(stream, p.total, info.config.latent_dim)
+        progress.start(p.total)
+        done = 0
+        for z in chunks:
+            images = generate(G, z, device, info.normalization) if outputs.images else None
+            if outputs.grid is not None:
+                grid.append(images)
+            if outputs.out_dir is not None:
+                for i, image in enumerate(to_uint8(images), start=done):
+                    tag = f"-{safe_name(info.classes[p.classes[i]], 'class')}" if p.classes else ""
+                    write_in(outputs.out_dir, f"{i:05d}{tag}.png", png_bytes(image))
+            if npy is not None:
+                npy.write(z.numpy())
+            done += len(z)
+            progress.update(done, {})
+        progress.stop()
+    if grid:
+        outputs.write_grid(torch.cat(grid), p.nrow)

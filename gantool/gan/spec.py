@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from gantool.errors import BadValue
+from gantool.errors import BadValue, flag
 from gantool.gan.augment import CHOICES as AUGMENTATIONS
 from gantool.gan.losses import LOSSES
 from gantool.models.dcgan_config import ACTIVATIONS, INITS, MAX_IMAGE_SIZE, DCGANConfig, base_and_doublings
@@ -106,13 +106,13 @@ class TrainSpec:
             if k in cls.BUDGET:
                 if k != unit:
                     raise BadValue(k, v, f"this run counts {unit} ({{{unit}}} {base[unit]}); give {{{unit}}} to extend it",
-                                   "or start a new run with another --out")
+                                   f"or start a new run with another {flag('out')}")
                 if v < base[k]:
                     raise BadValue(k, v, f"this run was set to {base[k]} {unit}; a resumed run can go further, not stop "
                                          "sooner", "give a larger value, or none to continue to the same total")
                 continue
-            raise BadValue(k, v, f"this run was trained with {_shown(base.get(k))}; --resume continues the same run",
-                           "drop the option to continue it, or start a new run with another --out")
+            raise BadValue(k, v, f"this run was trained with {_shown(base.get(k))}; {{resume}} continues the same run",
+                           f"drop the option to continue it, or start a new run with another {flag('out')}")
         base.update(explicit)
         return cls(**base)
 

@@ -14,7 +14,6 @@ data at the size the DCGAN wants, and returns a trainer ready to `run()`.
 from __future__ import annotations
 
 import math
-import secrets
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -24,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from gantool.data.sources import ImageData, load_data
-from gantool.errors import BadValue, GantoolError, Stopped
+from gantool.errors import BadValue, GantoolError, Stopped, flag
 from gantool.files.images import grid_png
 from gantool.files.modelfile import split_prefix, with_prefix
 from gantool.gan import losses
@@ -60,9 +59,7 @@ def start(explicit: dict, out, runtime: Runtime, *, resume: bool = False, force:
 
     def decide():
         saved = folder.saved_spec() if resume else None
-        seeded = explicit if saved is not None or explicit.get("seed") is not None else \
-            {**explicit, "seed": secrets.randbelow(2**31)}
-        spec = TrainSpec.merged(seeded, saved)
+        spec = TrainSpec.merged(explicit, saved)  # a new run without --seed: TrainSpec's seed, 0
         spec.validate()
         world.check_batch(spec.batch_size, resumed=saved is not None)
         folder.prepare(resume, force)
@@ -186,7 +183,7 @@ class GANTrainer:
         self.selection = None  # gantool.metrics.selection.Selection, set by start()
         self._set_budget()
         if data.num_images < spec.batch_size:
-            warn(f"{data.name} has {data.num_images} images, fewer than --batch-size {spec.batch_size}: every batch "
+            warn(f"{data.name} has {data.num_images} images, fewer than the batch size, {spec.batch_size}: every batch "
                  f"is the whole set and every step an epoch; sample grids every {self.grid_every} epochs")
 
     def _set_budget(self) -> None:
@@ -287,7 +284,7 @@ class GANTrainer:
                     self._save()
                     why = "stopped by SIGTERM" if self.stop.terminated else "interrupted"
                     raise Stopped(f"{why} at step {self.step}/{self.total_steps}; saved {self.folder.checkpoint}",
-                                  "continue with --resume", terminated=self.stop.terminated)
+                                  f"continue with {flag('resume')}", terminated=self.stop.terminated)
                 self.G.train()
                 self.D.train()
                 acc += self.train_step()
@@ -325,7 +322,7 @@ class GANTrainer:
     def _hard_stop(self, terminated: bool) -> Stopped:
         kept = (f"{self.folder.checkpoint} holds step {self.last_good}, consistent with the other files"
                 if self.last_good is not None else f"nothing was written to {self.out}")
-        return Stopped(f"stopped at once at step {self.step} without saving; {kept}", "continue with --resume"
+        return Stopped(f"stopped at once at step {self.step} without saving; {kept}", f"continue with {flag('resume')}"
                        if self.last_good is not None else None, terminated=terminated)
 
     def _flush(self, acc: torch.Tensor, count: int) -> None:
@@ -338,7 +335,7 @@ class GANTrainer:
                      if self.last_good is not None else "no checkpoint was written")
             raise GantoolError(f"losses became non-finite by step {self.step} ({self.spec.loss} loss, "
                                f"lr-g {self.spec.lr_g}, lr-d {self.spec.lr_d}); {where}",
-                               "lower the learning rates or try --loss wgan-gp or --spectral-norm")
+                               f"lower the learning rates or try {flag('loss')} wgan-gp or {flag('spectral_norm')}")
         row = dict(step=self.step, epoch=round(self.step / self.steps_per_epoch, 4),
                    images=self.step * self.spec.d_steps * self.batches.batch_size,
                    loss_d=loss_d, loss_g=loss_g, d_real=d_real, d_fake=d_fake)

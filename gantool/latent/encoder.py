@@ -62,7 +62,7 @@ def train_encoder(G, settings: EncoderSettings, seed: int, device, progress=None
         opt.step()
         sched.step()
         if progress is not None and ((step + 1) % 50 == 0 or step + 1 == settings.steps):
-            progress.update(step + 1, {"loss": float(loss)})
+            progress.update(step + 1, {"loss": loss.detach().item()})
     if progress is not None:
         progress.stop()
     E.eval()
@@ -71,6 +71,16 @@ def train_encoder(G, settings: EncoderSettings, seed: int, device, progress=None
         z_hat, _ = E(G(latents))
         mse = float(F.mse_loss(z_hat, latents[:, :cfg.nz]))
     return E, mse
+
+
+def save_encoder(path, E, info, model, settings: EncoderSettings, seed: int, mse: float) -> None:
+    """The encoder as a gantool .safetensors (kind "encoder"), its generator's data and path in the header."""
+    from gantool.files import modelfile
+
+    modelfile.save(path, "encoder", modelfile.with_prefix(E.state_dict(), "encoder"), E.cfg.to_dict(),
+                   {**info.header.data, "generator": str(model)},
+                   {"steps": settings.steps, "batch_size": settings.batch_size, "lr": settings.lr, "seed": seed,
+                    "heldout_latent_mse": mse})
 
 
 def encode(E, images):

@@ -41,8 +41,12 @@ class Damage:
                               DAMAGE, ge=1, le=16)
     gray: bool = setting(False, "Colorization (colour models): the input is grayscale.", DAMAGE)
 
-    def validate(self, channels: int, size: int) -> None:
+    def check(self) -> None:
+        """The values alone (the model's size is not needed yet)."""
         check(self)
+
+    def validate(self, channels: int, size: int) -> None:
+        self.check()
         if self.mask is not None and self.mask not in ("center", "centre") and not self.mask.startswith("random:") \
                 and not self.mask.lower().endswith(".png"):
             raise BadValue("mask", self.mask, "must be center, random:P or a .png file")
@@ -85,7 +89,7 @@ class Damage:
         else:
             known = (torch.from_numpy(read_mask(self.mask, side)) < 128).float()
         if known.sum() == 0:
-            raise GantoolError(f"--mask {self.mask} leaves no known pixel", "white marks the missing pixels")
+            raise GantoolError(f"the mask {self.mask} leaves no known pixel", "white marks the missing pixels")
         return known[None, None]
 
     def observe(self, images01: torch.Tensor) -> torch.Tensor:
@@ -197,4 +201,23 @@ def pick_variants(images01: torch.Tensor, loss: torch.Tensor, count: int, apart:
     return torch.tensor(chosen, dtype=torch.int64)
 
 
-__all__ = ["Damage", "SearchSettings", "paste_known", "pick_variants", "restore"]
+def keep_variants(G, normalization, result, count: int):
+    """The `count` kept restorations per image of an invert.Inversion, in [0, 1] (N, V, C, H, W),
+    their latents (N, V, D) and their losses (N, V), best first."""
+    import torch
+
+    n, k, d = result.candidates.shape
+    if count == 1:
+        best = normalization.from_model(result.images.float()).cpu()[:, None]
+        return best, result.latents[:, None], result.loss[:, None]
+    device = next(G.parameters()).device
+    with torch.no_grad():
+        flat = result.candidates.reshape(-1, d)
+        images = torch.cat([normalization.from_model(G(flat[a:a + 512].to(device)).float()).cpu()
+                            for a in range(0, flat.shape[0], 512)]).view(n, k, *result.images.shape[1:])
+    idx = pick_variants(images, result.candidate_loss, count)
+    take = torch.arange(n)[:, None]
+    return images[take, idx], result.candidates[take, idx], result.candidate_loss[take, idx]
+
+
+__all__ = ["Damage", "SearchSettings", "keep_variants", "paste_known", "pick_variants", "restore"]

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gantool.errors import BadValue, GantoolError
+from gantool.words import plural
+from gantool.errors import BadValue, GantoolError, flag
 from gantool.latent import METHODS, MODES
 
 
@@ -62,11 +63,11 @@ def walk(latents: np.ndarray, steps: int, nz: int, num_classes: int = 0, method:
     if width != nz + num_classes:
         raise GantoolError(f"latents have {width} values per row, the model takes {nz + num_classes}")
     if loop and mode == "pairs":
-        raise BadValue("loop", None, "closes a path: use it with {mode} path")
+        raise BadValue("loop", None, "closes a path", f"use it with {flag('mode')} path")
     if mode == "pairs":
         if n < 2 or n % 2:
-            raise GantoolError(f"{n} latent row{'s' if n != 1 else ''} given; pairs need an even number, at least 2",
-                               "draw them with `gantool sample -n 2`, or use --mode path")
+            raise GantoolError(f"{plural(n, 'latent row')} given; pairs need an even number, at least 2",
+                               f"draw them with `gantool sample -n 2`, or use {flag('mode')} path")
         segments = [(i, i + 1) for i in range(0, n, 2)]
     else:
         if n < 2:
@@ -98,3 +99,18 @@ def frames(w: Walk, mode: str, loop: bool) -> np.ndarray:
         return np.arange(len(w.latents))
     order = [0] + [r * w.steps + k for r in range(w.rows) for k in range(1, w.steps)]
     return np.asarray(order)
+
+
+def draw(G, device, normalization, w: Walk, mode: str, loop: bool, fps: float, outputs) -> None:
+    """The walk's images, into a grid (a row per leg) and an animation (`frames` order); `G` may be
+    None when only the latents are asked for (gantool.latent.outputs.Outputs)."""
+    import torch
+
+    from gantool.gan.sampling import array_chunks, generate
+
+    outputs.write_latents(w.latents)
+    if G is None or (outputs.grid is None and outputs.animation is None):
+        return
+    images = torch.cat([generate(G, z, device, normalization) for z in array_chunks(w.latents)])
+    outputs.write_grid(images, w.steps)
+    outputs.write_animation(images[torch.from_numpy(frames(w, mode, loop))], fps)

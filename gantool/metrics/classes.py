@@ -38,7 +38,7 @@ def normalized_entropy(histogram: list[int]) -> float:
         return 0.0
     p = counts / counts.sum()
     p = p[p > 0]
-    return float(-(p * p.log()).sum() / math.log(len(counts)))
+    return abs(float((p * p.log()).sum() / math.log(len(counts))))  # abs: one class is 0, not -0
 
 
 def requested_accuracy(logits: torch.Tensor, requested: torch.Tensor) -> float:

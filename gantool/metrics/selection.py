@@ -12,17 +12,56 @@ checkpoint's resume state, and survive --resume with the same judge.
 
 from __future__ import annotations
 
-import torch
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from gantool.metrics.quality import fid_only
-from gantool.metrics.stats import RealStats
+from gantool.errors import BadValue
+from gantool.settings import check, setting
+
+if TYPE_CHECKING:
+    import torch
+
+    from gantool.metrics.stats import RealStats
 
 DEFAULT_SAMPLES = 2000
+EVAL = "Model selection"
+
+
+@dataclass
+class SelectionSettings:
+    """When and on how many images the FID is measured during training (its judge is a file, named
+    beside these)."""
+
+    eval_every: int | None = setting(None, "Measure the FID of the generator every this many epochs (and at the end) "
+                                     "in the features of the judge named with it: a fid column in losses.csv and "
+                                     "losses.png, and model-best.safetensors beside the model whenever it is the "
+                                     "lowest so far.", EVAL, ge=1, default_help="never")
+    eval_samples: int = setting(DEFAULT_SAMPLES, "Images drawn for each measurement, the same latents each time.",
+                                EVAL, ge=2, le=1_000_000)
+
+    def validate(self) -> None:
+        check(self)
+
+    def selection(self, features: str | None, device) -> "Selection | None":
+        """The Selection these settings ask for with the judge `features` (a classifier file), its
+        judge loaded (and so checked) before any data; None when no measurement is asked for."""
+        from gantool.classify.classifiers import is_zoo_name
+        from gantool.metrics.judge import Judge
+
+        self.validate()
+        if self.eval_every is None:
+            return None
+        if is_zoo_name(features):
+            raise BadValue("eval_features", features, "give a classifier file",
+                           "train one with `gantool train-classifier`; zoo models judge in `gantool evaluate`")
+        return Selection(Judge.load(features, device), self.eval_every, self.eval_samples)
 
 
 def draw(G, n: int, seed: int) -> tuple[torch.Tensor, list[int] | None]:
     """n images of G in [0, 1] on the CPU, in eval mode, from latents seeded by `seed`, and for a
     conditional G the class of each (the classes in turn)."""
+    import torch
+
     from gantool.gan.sampling import generate, latent_chunks
     from gantool.models.dcgan import NORMALIZATION
 
@@ -48,6 +87,8 @@ class Selection:
 
     def prepare(self, data, seed: int) -> None:
         """The real statistics of the training data (ImageData at the GAN's size), once."""
+        from gantool.metrics.stats import RealStats
+
         self.real = RealStats.from_images(self.judge, data.images, name=data.name)
         self.seed = seed
 
@@ -56,6 +97,8 @@ class Selection:
 
     def measure(self, G, step: int) -> float:
         """The FID of `samples` images of G (classes in turn for a conditional G), recorded."""
+        from gantool.metrics.quality import fid_only
+
         images, _ = draw(G, self.samples, self.seed + 7919)
         fid = fid_only(self.judge, images, self.real)
         if self.best_fid is None or fid < self.best_fid:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from gantool.words import article
 from gantool.errors import GantoolError, UsageError
 from gantool.files import modelfile
 
@@ -64,13 +65,26 @@ class RealStats:
         modelfile.save(path, KIND_STATS, {"stats.features": self.features.float().contiguous()}, config,
                        data, {})
 
+    @staticmethod
+    def _header(path):
+        header = modelfile.read_header(path)
+        if header.kind != KIND_STATS:
+            raise GantoolError(f"{path} holds {article(header.kind)} model, not real statistics",
+                               "a stats file is written by gantool evaluate")
+        return header
+
+    @classmethod
+    def count(cls, path) -> int:
+        """How many real images a stats file holds the features of, from its header alone."""
+        shape = cls._header(path).tensors.get("stats.features", {}).get("shape")
+        if not shape or len(shape) != 2:
+            raise GantoolError(f"{path} holds no (N, D) feature rows", "compute the statistics again")
+        return int(shape[0])
+
     @classmethod
     def load(cls, path, judge) -> "RealStats":
         """A stats file, refused (one line) when it is not one or another judge wrote it."""
-        header = modelfile.read_header(path)
-        if header.kind != KIND_STATS:
-            raise GantoolError(f"{path} holds a {header.kind} model, not real statistics",
-                               "a stats file is written by gantool evaluate")
+        header = cls._header(path)
         features = modelfile.load_tensors(path, header).get("stats.features")
         if features is None or features.dim() != 2 or not features.is_floating_point() or len(features) < 2:
             raise GantoolError(f"{path} holds no (N, D) feature rows", "compute the statistics again")

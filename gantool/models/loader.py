@@ -82,6 +82,7 @@ def load(path, device="cpu", kinds: tuple[str, ...] = (), roles: tuple[str, ...]
     for role in roles:
         _check_tensors(header, role, skeleton[role].state_dict())
     tensors = modelfile.load_tensors(path, header, "cpu")
+    _check_finite(header, tensors, roles)
     built, nets = info.arch.build(info.config), {}
     for role in roles:
         net = built[role]
@@ -113,6 +114,16 @@ def _check_tensors(header: Header, role: str, expected: dict) -> None:
         else:
             detail = f"{prefix}{extra[0]} is not part of the config's network"
         raise GantoolError(f"{header.path}: its tensors do not match its config", detail)
+
+
+def _check_finite(header: Header, tensors: dict, roles: tuple[str, ...]) -> None:
+    """A model whose weights hold NaN or infinities draws or classifies nothing: refused when opened."""
+    import torch
+
+    for name, t in tensors.items():
+        if name.split(".", 1)[0] in roles and t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise GantoolError(f"{header.path}: {name} holds NaN or infinite values",
+                               "the model is damaged, or its training diverged")
 
 
 def _roles(header: Header) -> str:

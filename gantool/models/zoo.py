@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from gantool.data.normalization import Normalization
-from gantool.errors import BadValue, GantoolError
+from gantool.errors import BadValue, GantoolError, flag
 from gantool.models.registry import ZOO, Arch, config_from_dict
 
 IMAGENET_CLASSES = 1000
@@ -118,7 +118,7 @@ def pretrained_state(name: str) -> tuple[dict, str]:
     if not path.is_file():
         raise GantoolError(f"no pretrained {name} weights: expected {path.name} in {path.parent}",
                            f"copy it there from a machine with network ({weights.url}), set TORCH_HOME, "
-                           f"or give --weights FILE")
+                           f"or give {flag('weights')} FILE")
     return read_state_file(path), str(path)
 
 

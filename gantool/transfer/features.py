@@ -2,8 +2,8 @@
 
 - `Inputs`: what to extract from, listed and checked before the model is read: a data set by name
   (`digits`, torchvision's sets under the data root), a `.npy`/`.npz` array file, a folder (class
-  subfolders give labels; a flat folder is unlabelled), or image files / folders / arrays given as
-  arguments (unlabelled). Images in memory are batched by slicing; image files are decoded in
+  subfolders give labels; a flat folder is unlabelled), or IMAGES (files, folders, arrays, stdin),
+  unlabelled, listed and named by the one input lister (gantool.data.inputs). Images in memory are batched by slicing; image files are decoded in
   DataLoader workers, at the size the model loads them (`Classifier.resize_size`).
 - `resolve_layers`: `--layer` names checked against the model (an unknown one is refused with the
   valid names), `penultimate` (the default) being the input of the head.
@@ -11,13 +11,14 @@
   pools its tensor (`avg`/`max` over H and W, or `flatten`) into a fresh float32 tensor, so no later
   in-place operation can change it; when every layer is taken the pass stops (an early layer does
   not pay for the rest of the network).
-- `NpzWriter`: a CONVENTIONS.md features file (features, labels, classes, paths) streamed: the
+- `NpzWriter`: a features file (docs/file-formats.md) (features, labels, classes, paths) streamed: the
   `features.npy` member of the zip is written chunk by chunk (its header first, N is known), so a
   huge layer never sits in memory. `estimate_bytes` says how big the result will be, up front.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import zipfile
 from dataclasses import dataclass
@@ -26,10 +27,10 @@ from typing import BinaryIO, Iterator
 
 import numpy as np
 
-from gantool.errors import GantoolError, UsageError
+from gantool.errors import BadValue, GantoolError
+from gantool.transfer import PENULTIMATE, POOLS
 
-PENULTIMATE = "penultimate"
-POOLS = ("avg", "max", "flatten")
+MAX_CLASSES = 100_000  # unnamed labels 0..N-1 get the names "0".."N-1"
 
 
 # ---- inputs ---------------------------------------------------------------------------------------
@@ -56,9 +57,12 @@ class Inputs:
 def data_inputs(source: str, root: str | None = None, download: bool = False) -> Inputs:
     """`--data`: a data set by name, an array file, or a folder (class subfolders give labels)."""
     from gantool.data.sources import load_data
+    from gantool.files.claims import claim_input
 
     if os.path.isdir(source):
         return _folder_inputs(Path(source))
+    if os.path.isfile(source):
+        claim_input(source, "data")  # no output may write over it
     data = load_data(source, root=root, download=download)
     n = data.num_images
     labels = data.labels.numpy().astype(np.int64) if data.labels is not None else np.full(n, -1, np.int64)
@@ -68,6 +72,7 @@ def data_inputs(source: str, root: str | None = None, download: bool = False) ->
 
 
 def _folder_inputs(root: Path) -> Inputs:
+    from gantool.files.claims import claim_input
     from gantool.files.images import is_image_file
     from gantool.files.reading import reading
 
@@ -85,32 +90,26 @@ def _folder_inputs(root: Path) -> Inputs:
             labels = np.full(len(files), -1, np.int64)
     if not files:
         raise GantoolError(f"no images in {root}", "expected .png/.jpg/... files, or class subfolders holding them")
+    for f in files:
+        claim_input(f, "image")
     return Inputs([("files", files, [str(f.relative_to(root)) for f in files])], labels, classes, str(root))
 
 
-def image_inputs(sources: list[str]) -> Inputs:
-    """IMAGES arguments: image files, folders of images (every image in them) and .npy/.npz batches,
-    unlabelled."""
-    from gantool.data.sources import _arrays
-    from gantool.files.images import is_image_file
-    from gantool.files.reading import reading
+def image_inputs(sources: list[str], stdin: bytes | None = None) -> Inputs:
+    """IMAGES arguments, unlabelled, listed by the one input lister (gantool.data.inputs): image
+    files, folders of images, .npy/.npz batches and `-` (stdin's `stdin` bytes), each named as in
+    every other command. Files stay files: DataLoader workers decode them."""
+    from gantool.data.inputs import ImageChunks
 
-    parts = []
-    for source in sources:
-        path = Path(source)
-        if path.is_dir():
-            with reading(path, "folder"):
-                files = sorted(f for f in path.rglob("*") if f.is_file() and is_image_file(f))
-            if not files:
-                raise GantoolError(f"no images in {path}", "expected .png/.jpg/... files")
-            parts.append(("files", files, [str(f) for f in files]))
-        elif source.endswith((".npy", ".npz")):
-            data = _arrays(path)
-            parts.append(("tensor", data.images, [f"{source}[{i}]" for i in range(data.num_images)]))
+    parts: list = []
+    for kind, what, name in ImageChunks(sources, stdin).items:
+        if kind == "file":
+            if not parts or parts[-1][0] != "files":
+                parts.append(("files", [], []))
+            parts[-1][1].append(what)
+            parts[-1][2].append(name)
         else:
-            with reading(path, "image"):
-                path.stat()
-            parts.append(("files", [path], [str(path)]))
+            parts.append(("tensor", what.images, [f"{name}[{i}]" for i in range(what.num_images)]))
     total = sum(len(p[2]) for p in parts)
     return Inputs(parts, np.full(total, -1, np.int64), [], "images")
 
@@ -129,7 +128,10 @@ class _Files:
 
         from gantool.files.images import load_image
 
-        return torch.from_numpy(load_image(self.files[i], self.channels, self.size))
+        what = self.files[i]
+        if isinstance(what, bytes):  # stdin's image
+            return torch.from_numpy(load_image(io.BytesIO(what), self.channels, self.size, name="<stdin>"))
+        return torch.from_numpy(load_image(what, self.channels, self.size))
 
 
 def batches(inputs: Inputs, channels: int, size: int, batch_size: int, workers: int) -> Iterator:
@@ -168,9 +170,9 @@ def resolve_layers(clf, value: str | None) -> list[Tap]:
     """`--layer a,b,c` (default: penultimate) -> taps; an unknown name is refused with the valid ones."""
     wanted = [v.strip() for v in (value or PENULTIMATE).split(",")]
     if any(not w for w in wanted):
-        raise UsageError(f"--layer {value}: an empty layer name", "give names separated by commas")
+        raise BadValue("layer", value, "an empty layer name", "give names separated by commas")
     if len(set(wanted)) != len(wanted):
-        raise UsageError(f"--layer {value}: a layer named twice")
+        raise BadValue("layer", value, "a layer named twice")
     names = layer_names(clf)
     taps = []
     for w in wanted:
@@ -179,8 +181,8 @@ def resolve_layers(clf, value: str | None) -> list[Tap]:
         elif w in names:
             taps.append(Tap(w, w, "output"))
         else:
-            raise UsageError(f"--layer {w}: not a layer of {clf.name}",
-                             f"valid: {PENULTIMATE} (the head's input), {', '.join(names)}")
+            raise BadValue("layer", w, f"not a layer of {clf.name}",
+                           f"valid: {PENULTIMATE} (the head's input), {', '.join(names)}")
     return taps
 
 
@@ -205,7 +207,7 @@ class Extractor:
         import torch
 
         if pool_how not in POOLS:
-            raise UsageError(f"--pool {pool_how}: not one of {', '.join(POOLS)}")
+            raise BadValue("pool", pool_how, f"not one of {', '.join(POOLS)}")
         # channels-last weights make every convolution run in oneDNN's preferred layout (vgg16 on this
         # 2-core CPU: 1.66x the images/second); the values, and the features taken, are the same
         clf.to(memory_format=torch.channels_last)
@@ -275,17 +277,39 @@ def human_bytes(n: float) -> str:
 # ---- the file -------------------------------------------------------------------------------------
 
 class NpzWriter:
-    """A features `.npz` (CONVENTIONS.md) written into `stream` as the rows come: `write(rows)` appends
+    """A features `.npz` (docs/file-formats.md) written into `stream` as the rows come: `write(rows)` appends
     float32 rows to the `features.npy` member; `close()` adds labels, classes, paths and the extras
     (0-d unicode arrays such as `layer` and `model`) and finishes the zip."""
 
     def __init__(self, stream: BinaryIO, rows: int, width: int):
         self.rows, self.width, self.written = rows, width, 0
         self.zip = zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_STORED, allowZip64=True)
-        self.member = self.zip.open("features.npy", "w", force_zip64=True)
-        np.lib.format.write_array_header_1_0(
-            self.member, {"descr": np.lib.format.dtype_to_descr(np.dtype("<f4")), "fortran_order": False,
-                          "shape": (rows, width)})
+        try:
+            self.member = self.zip.open("features.npy", "w", force_zip64=True)
+            np.lib.format.write_array_header_1_0(
+                self.member, {"descr": np.lib.format.dtype_to_descr(np.dtype("<f4")), "fortran_order": False,
+                              "shape": (rows, width)})
+        except BaseException:
+            self.abort()
+            raise
+
+    def __enter__(self) -> "NpzWriter":
+        return self
+
+    def __exit__(self, kind, error, tb) -> None:
+        if kind is not None:
+            self.abort()
+
+    def abort(self) -> None:
+        """Give up (the stream failed: a full disk, a closed pipe): drop the zip without writing
+        more, so that no later close or garbage collection writes to the failed stream again."""
+        import io as _io
+
+        member = getattr(self, "member", None)
+        if member is not None and not member.closed:
+            _io.BufferedIOBase.close(member)  # marks it closed; its own close() would write the header
+        self.zip._writing = False
+        self.zip.fp = None  # ZipFile.close (and __del__) then have nothing to write
 
     def write(self, chunk: np.ndarray) -> None:
         chunk = np.ascontiguousarray(chunk, dtype="<f4")
@@ -324,44 +348,53 @@ class Features:
         return len(self.labels) > 0 and bool((self.labels >= 0).all())
 
 
-def read_features(path: str) -> Features:
-    """A features `.npz` (CONVENTIONS.md), checked; never unpickled."""
+def read_features(path: str, data: bytes | None = None) -> Features:
+    """A features `.npz` (docs/file-formats.md), checked; never unpickled. `path` `-` is stdin, whose
+    bytes are `data` (a pipe is not seekable)."""
+    import io
+
     from gantool.files.reading import reading
 
-    with reading(Path(path), "features file"):
-        os.stat(path)
+    stdin = str(path) == "-"
+    name = "<stdin>" if stdin else str(path)
+    if not stdin:
+        with reading(Path(path), "features file"):
+            os.stat(path)
     try:
-        loaded = np.load(path, allow_pickle=False)
+        loaded = np.load(io.BytesIO(data or b"") if stdin else path, allow_pickle=False)
     except Exception as e:
-        raise GantoolError(f"cannot read {path}: {' '.join(str(e).split())}", "give a .npz from extract-features") \
+        raise GantoolError(f"cannot read {name}: {' '.join(str(e).split())}", "give a .npz from extract-features") \
             from None
     if not isinstance(loaded, np.lib.npyio.NpzFile):
-        raise GantoolError(f"{path} is a single array, not a features .npz",
+        raise GantoolError(f"{name} is a single array, not a features .npz",
                            "it needs features, labels, classes and paths (gantool extract-features writes them)")
     with loaded:
         missing = [k for k in ("features", "labels") if k not in loaded.files]
         if missing:
-            raise GantoolError(f"{path} has no '{missing[0]}' array", f"it holds {', '.join(loaded.files) or 'nothing'}")
+            raise GantoolError(f"{name} has no '{missing[0]}' array", f"it holds {', '.join(loaded.files) or 'nothing'}")
         try:
             x, y = loaded["features"], loaded["labels"]
             classes = [str(c) for c in loaded["classes"]] if "classes" in loaded.files else []
             paths = [str(p) for p in loaded["paths"]] if "paths" in loaded.files else []
             extra = {k: str(loaded[k]) for k in ("layer", "model") if k in loaded.files}
         except ValueError:
-            raise GantoolError(f"{path} holds Python objects", "save plain numeric and unicode arrays") from None
+            raise GantoolError(f"{name} holds Python objects", "save plain numeric and unicode arrays") from None
     if x.ndim != 2 or x.dtype.kind != "f" or len(x) == 0:
-        raise GantoolError(f"{path}: 'features' must be a non-empty (N, D) float array, not {x.dtype} {x.shape}")
+        raise GantoolError(f"{name}: 'features' must be a non-empty (N, D) float array, not {x.dtype} {x.shape}")
     if not np.isfinite(x).all():
-        raise GantoolError(f"{path}: 'features' holds NaN or infinite values")
+        raise GantoolError(f"{name}: 'features' holds NaN or infinite values")
     if y.shape != (len(x),) or y.dtype.kind not in "iu":
-        raise GantoolError(f"{path}: 'labels' must be {len(x)} integers, not {y.dtype} {y.shape}")
+        raise GantoolError(f"{name}: 'labels' must be {len(x)} integers, not {y.dtype} {y.shape}")
     y = y.astype(np.int64)
     if (y >= 0).any() and classes and y.max() >= len(classes):
-        raise GantoolError(f"{path}: labels go up to {y.max()} but only {len(classes)} classes are named")
+        raise GantoolError(f"{name}: labels go up to {y.max()} but only {len(classes)} classes are named")
     if not classes and (y >= 0).any():
+        if y.max() >= MAX_CLASSES:  # a name per integer up to the largest: bounded before it is built
+            raise GantoolError(f"{name}: labels go up to {y.max()} and no 'classes' are named",
+                               f"number the classes from 0 (at most {MAX_CLASSES:,}) or save their names as 'classes'")
         classes = [str(i) for i in range(int(y.max()) + 1)]
     if paths and len(paths) != len(x):
-        raise GantoolError(f"{path}: {len(paths)} paths for {len(x)} rows")
+        raise GantoolError(f"{name}: {len(paths)} paths for {len(x)} rows")
     return Features(np.ascontiguousarray(x, dtype=np.float32), y, classes,
-                    paths or [f"{Path(path).stem}[{i}]" for i in range(len(x))], extra.get("layer", ""),
-                    extra.get("model", ""), str(path))
+                    paths or [f"{'stdin' if stdin else Path(path).stem}[{i}]" for i in range(len(x))],
+                    extra.get("layer", ""), extra.get("model", ""), name)

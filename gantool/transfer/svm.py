@@ -8,6 +8,8 @@ PCA) have more dimensions than there are training rows: liblinear's coordinate d
 s per fit on a GAN discriminator's 3,136 dimensions for 1,437 digits where libsvm took 0.5 s. The
 `rbf` kernel is an SVC. `train` picks C by stratified k-fold cross-validation on the training rows,
 refits on all of them and scores the held-out rows (a stratified split, or a separate test file).
+C is bounded (C_MIN..C_MAX) and so are both solvers' iterations; the fits run in a forked child
+(gantool.transfer.isolate), so Ctrl-C and SIGTERM stop them at once.
 
 The file is a gantool `.safetensors` (kind `svm`): each fitted step's array attributes are tensors
 named `STEP.ATTRIBUTE` in their own dtype, its scalars and constructor parameters JSON in the
@@ -20,16 +22,12 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from gantool.errors import BadValue, GantoolError, UsageError
-
-KIND = "svm"
-SCALES = ("standard", "l2", "none")
-KERNELS = ("linear", "rbf")
-SOLVERS = ("auto", "liblinear", "libsvm")
+from gantool.errors import BadValue, GantoolError
+from gantool.transfer.recipe import KIND, LIBLINEAR_MAX_ITER, LIBSVM_MAX_ITER, Recipe, solver_for
 
 
 def _classes():
@@ -38,46 +36,6 @@ def _classes():
     from sklearn.svm import SVC, LinearSVC
 
     return {c.__name__: c for c in (StandardScaler, Normalizer, PCA, LinearSVC, SVC)}
-
-
-@dataclass
-class Recipe:
-    cs: list[float] = field(default_factory=lambda: [0.1, 1.0, 5.0, 10.0])
-    pca: int | None = None
-    scale: str = "standard"
-    kernel: str = "linear"
-    folds: int = 5
-    holdout: float = 0.2
-    seed: int = 0
-    solver: str = "auto"
-
-    def check(self) -> None:
-        if not self.cs or any(not np.isfinite(c) or c <= 0 for c in self.cs):
-            raise BadValue("C", ",".join(map(str, self.cs)), "every C must be a positive number")
-        if self.scale not in SCALES:
-            raise BadValue("scale", self.scale, f"not one of {', '.join(SCALES)}")
-        if self.kernel not in KERNELS:
-            raise BadValue("kernel", self.kernel, f"not one of {', '.join(KERNELS)}")
-        if self.solver not in SOLVERS:
-            raise BadValue("solver", self.solver, f"not one of {', '.join(SOLVERS)}")
-        if self.kernel == "rbf" and self.solver == "liblinear":
-            raise BadValue("solver", self.solver, "liblinear fits linear SVMs only; the rbf kernel is libsvm's")
-        if self.pca is not None and self.pca < 1:
-            raise BadValue("pca", self.pca, "must be at least 1")
-        if self.folds < 2:
-            raise BadValue("folds", self.folds, "must be at least 2")
-        if not 0 < self.holdout < 1:
-            raise BadValue("holdout", self.holdout, "must lie between 0 and 1")
-
-
-def solver_for(recipe: Recipe, rows: int, dims: int) -> str:
-    """The solver that fits: libsvm for rbf; for linear, the recipe's, or (auto) libsvm when the
-    SVM's inputs are wider than the training rows (its n x n kernel is then the smaller problem)."""
-    if recipe.kernel == "rbf":
-        return "libsvm"
-    if recipe.solver != "auto":
-        return recipe.solver
-    return "libsvm" if (recipe.pca or dims) > rows else "liblinear"
 
 
 def pipeline(recipe: Recipe, c: float, solver: str):
@@ -92,11 +50,12 @@ def pipeline(recipe: Recipe, c: float, solver: str):
     if recipe.pca:
         steps.append(("pca", k["PCA"](n_components=recipe.pca, random_state=recipe.seed)))
     if recipe.kernel == "rbf":
-        steps.append(("svm", k["SVC"](C=c, kernel="rbf", gamma="scale", random_state=recipe.seed)))
+        steps.append(("svm", k["SVC"](C=c, kernel="rbf", gamma="scale", max_iter=LIBSVM_MAX_ITER,
+                                      random_state=recipe.seed)))
     elif solver == "libsvm":
-        steps.append(("svm", k["SVC"](C=c, kernel="linear", random_state=recipe.seed)))
+        steps.append(("svm", k["SVC"](C=c, kernel="linear", max_iter=LIBSVM_MAX_ITER, random_state=recipe.seed)))
     else:
-        steps.append(("svm", k["LinearSVC"](C=c, max_iter=10000, random_state=recipe.seed)))
+        steps.append(("svm", k["LinearSVC"](C=c, max_iter=LIBLINEAR_MAX_ITER, random_state=recipe.seed)))
     return Pipeline(steps)
 
 
@@ -135,9 +94,9 @@ def check_sizes(recipe: Recipe, x: np.ndarray, y: np.ndarray, classes: int, test
         raise GantoolError("the features hold one class only", "an SVM needs two classes at least")
     need = recipe.folds + (0 if test_rows is not None else 1)
     if present.min() < need:
-        raise UsageError(f"--folds {recipe.folds}: the smallest class has {present.min()} rows",
-                         f"it needs {need} (folds{'' if test_rows is not None else ' + a held-out row'}); "
-                         "lower --folds or add rows")
+        raise BadValue("folds", recipe.folds, f"the smallest class has {present.min()} rows",
+                       f"it needs {need} (folds{'' if test_rows is not None else ' + a held-out row'}); "
+                       "use fewer folds or add rows")
     train_rows = len(x) if test_rows is not None else int(len(x) * (1 - recipe.holdout))
     fold_rows = train_rows - -(-train_rows // recipe.folds)
     if recipe.pca is not None and recipe.pca > min(fold_rows, x.shape[1]):
@@ -145,23 +104,11 @@ def check_sizes(recipe: Recipe, x: np.ndarray, y: np.ndarray, classes: int, test
                                           f"{x.shape[1]}) components")
 
 
-def train(x: np.ndarray, y: np.ndarray, classes: int, recipe: Recipe, test: tuple | None = None) -> Result:
-    """Cross-validate each C on the training rows, refit the best on all of them, score the held-out rows."""
-    from sklearn.metrics import confusion_matrix
-    from sklearn.model_selection import StratifiedKFold, train_test_split
+def _cross_validate_and_fit(recipe: Recipe, solver: str, x_train, y_train, x_test) -> tuple[dict, dict]:
+    """The fits (in a child process, gantool.transfer.isolate): each C cross-validated, the best
+    refitted on every training row, its predictions on `x_test`; the model as arrays and JSON."""
+    from sklearn.model_selection import StratifiedKFold
 
-    recipe.check()
-    check_sizes(recipe, x, y, classes, None if test is None else len(test[0]))
-    if test is None:
-        index = np.arange(len(x))
-        train_i, test_i = train_test_split(index, test_size=recipe.holdout, stratify=y, random_state=recipe.seed)
-        test_i = np.sort(test_i)
-        train_i = np.sort(train_i)
-        x_train, y_train, x_test, y_test = x[train_i], y[train_i], x[test_i], y[test_i]
-    else:
-        test_i = None
-        x_train, y_train, (x_test, y_test) = x, y, test
-    solver = solver_for(recipe, len(x_train), x.shape[1])
     folds = StratifiedKFold(recipe.folds, shuffle=True, random_state=recipe.seed)
     cv, unconverged, t0 = [], 0, time.perf_counter()
     for c in recipe.cs:
@@ -177,12 +124,40 @@ def train(x: np.ndarray, y: np.ndarray, classes: int, recipe: Recipe, test: tupl
     t0 = time.perf_counter()
     unconverged += _fit_quiet(model, x_train, y_train)
     fit_s = time.perf_counter() - t0
-    pred = model.predict(x_test)
+    tensors, steps = pack(model)
+    tensors["result.predictions"] = model.predict(x_test)
+    return tensors, {"cv": cv, "best": best, "cv_s": cv_s, "fit_s": fit_s, "unconverged": unconverged,
+                     "steps": steps}
+
+
+def train(x: np.ndarray, y: np.ndarray, classes: int, recipe: Recipe, test: tuple | None = None) -> Result:
+    """Cross-validate each C on the training rows, refit the best on all of them, score the held-out
+    rows. The fits run where Ctrl-C and SIGTERM stop them at once (gantool.transfer.isolate)."""
+    from sklearn.metrics import confusion_matrix
+    from sklearn.model_selection import train_test_split
+
+    from gantool.transfer import isolate
+
+    recipe.validate()
+    check_sizes(recipe, x, y, classes, None if test is None else len(test[0]))
+    if test is None:
+        index = np.arange(len(x))
+        train_i, test_i = train_test_split(index, test_size=recipe.holdout, stratify=y, random_state=recipe.seed)
+        test_i = np.sort(test_i)
+        train_i = np.sort(train_i)
+        x_train, y_train, x_test, y_test = x[train_i], y[train_i], x[test_i], y[test_i]
+    else:
+        test_i = None
+        x_train, y_train, (x_test, y_test) = x, y, test
+    solver = solver_for(recipe, len(x_train), x.shape[1])
+    tensors, meta = isolate.call(_cross_validate_and_fit, recipe, solver, x_train, y_train, x_test)
+    pred = tensors.pop("result.predictions")
+    model = unpack(meta["steps"], tensors, "the fitted model")
     confusion = confusion_matrix(y_test, pred, labels=np.arange(classes))
     totals = confusion.sum(1)
     per_class = [float(confusion[k, k] / totals[k]) if totals[k] else None for k in range(classes)]
-    return Result(model, cv, best, fit_s, cv_s, float((pred == y_test).mean()), per_class, confusion, pred, test_i,
-                  int(x.shape[1]), solver, unconverged)
+    return Result(model, meta["cv"], meta["best"], meta["fit_s"], meta["cv_s"], float((pred == y_test).mean()),
+                  per_class, confusion, pred, test_i, int(x.shape[1]), solver, meta["unconverged"])
 
 
 def score(model, x: np.ndarray, y: np.ndarray, classes: int) -> dict:
@@ -215,13 +190,9 @@ def _decode(spec):
     return spec["value"]
 
 
-def save(path, model, config: dict, data: dict, training: dict, extra_arrays: dict | None = None) -> None:
-    """The fitted pipeline as safetensors: arrays as tensors, everything else JSON in the header."""
-    from safetensors.numpy import save_file
-
-    from gantool import __version__
-    from gantool.files.writing import atomic_path
-
+def pack(model) -> tuple[dict, list]:
+    """A fitted pipeline as (tensors named STEP.ATTRIBUTE, the steps as JSON: class, parameters and
+    scalar state)."""
     tensors, steps = {}, []
     for name, est in model.steps:
         params = est.get_params()
@@ -238,13 +209,56 @@ def save(path, model, config: dict, data: dict, training: dict, extra_arrays: di
             else:
                 state[key] = _encode(value)
         steps.append({"name": name, "class": type(est).__name__, "params": params, "state": state})
+    return tensors, steps
+
+
+def unpack(steps: list, tensors: dict, name: str):
+    """`pack`'s output back to the same scikit-learn Pipeline (only the known classes, by name)."""
+    from sklearn.pipeline import Pipeline
+
+    known = _classes()
+    out = []
+    try:
+        for step in steps:
+            cls = known.get(step["class"])
+            if cls is None:
+                raise GantoolError(f"{name}: unknown step {step['class']}", f"gantool stores {', '.join(known)}")
+            est = cls(**step["params"])
+            prefix = step["name"] + "."
+            for key, value in tensors.items():
+                if key.startswith(prefix):
+                    key = key[len(prefix):]
+                    setattr(est, key, value.T if step["state"].get(key) == {"transposed": True} else value)
+            for key, spec in step["state"].items():
+                if spec != {"transposed": True}:
+                    setattr(est, key, _decode(spec))
+            out.append((step["name"], est))
+    except (KeyError, TypeError, ValueError) as e:
+        raise GantoolError(f"{name} has corrupt svm metadata ({type(e).__name__}: {e})") from None
+    return Pipeline(out)
+
+
+def to_bytes(model, config: dict, data: dict, training: dict, extra_arrays: dict | None = None) -> bytes:
+    """The fitted pipeline as a safetensors file's bytes: arrays as tensors, everything else JSON in
+    the header."""
+    from safetensors.numpy import save as save_bytes
+
+    from gantool import __version__
+
+    tensors, steps = pack(model)
     for key, value in (extra_arrays or {}).items():
         tensors[key] = np.ascontiguousarray(value)
     meta = {"gantool.kind": KIND, "gantool.config": json.dumps({**config, "steps": steps}, sort_keys=True),
             "gantool.data": json.dumps(data, sort_keys=True), "gantool.training": json.dumps(training, sort_keys=True),
             "gantool.version": __version__}
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
+    return save_bytes(tensors, metadata=meta)
+
+
+def save(path, model, config: dict, data: dict, training: dict, extra_arrays: dict | None = None) -> None:
+    """`to_bytes` written atomically to `path`."""
+    from gantool.files.writing import atomic_write
+
+    atomic_write(path, to_bytes(model, config, data, training, extra_arrays))
 
 
 @dataclass
@@ -289,7 +303,6 @@ def describe_header(header) -> tuple[str, dict]:
 def load(path: str) -> Loaded:
     """A model file back to the same scikit-learn Pipeline (see the module docstring)."""
     from safetensors.numpy import load_file
-    from sklearn.pipeline import Pipeline
 
     from gantool.files import modelfile
 
@@ -299,28 +312,14 @@ def load(path: str) -> Loaded:
         tensors = load_file(str(path))
     except Exception as e:
         raise GantoolError(f"cannot load tensors from {path}: {e}") from None
-    known = _classes()
-    steps = []
     try:
-        for step in header.config["steps"]:
-            cls = known.get(step["class"])
-            if cls is None:
-                raise GantoolError(f"{path}: unknown step {step['class']}", f"gantool stores {', '.join(known)}")
-            est = cls(**step["params"])
-            prefix = step["name"] + "."
-            for key, value in tensors.items():
-                if key.startswith(prefix):
-                    key = key[len(prefix):]
-                    setattr(est, key, value.T if step["state"].get(key) == {"transposed": True} else value)
-            for key, spec in step["state"].items():
-                if spec != {"transposed": True}:
-                    setattr(est, key, _decode(spec))
-            steps.append((step["name"], est))
-    except (KeyError, TypeError, ValueError) as e:
+        steps = header.config["steps"]
+        names = {s["name"] + "." for s in steps}
+    except (KeyError, TypeError) as e:
         raise GantoolError(f"{path} has corrupt svm metadata ({type(e).__name__}: {e})") from None
-    names = {s["name"] + "." for s in header.config["steps"]}
+    model = unpack(steps, tensors, str(path))
     arrays = {k: v for k, v in tensors.items() if not any(k.startswith(n) for n in names)}
-    return Loaded(Pipeline(steps), header.config, header.data, header.training, arrays)
+    return Loaded(model, header.config, header.data, header.training, arrays)
 
 
 def expected_dims(loaded: Loaded) -> int:

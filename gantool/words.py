@@ -1,0 +1,15 @@
+"""Counts and articles in messages, one way everywhere: `1 image`, `2 images`, `2 classes`, `an encoder`."""
+
+from __future__ import annotations
+
+
+def plural(n: int, word: str) -> str:
+    """`1 image`, `2 images`, `1 row`, `1 class`, `2 classes` (thousands separated)."""
+    if n == 1:
+        return f"{n:,} {word}"
+    return f"{n:,} {word}es" if word.endswith(("s", "x", "ch", "sh")) else f"{n:,} {word}s"
+
+
+def article(word: str) -> str:
+    """`a classifier`, `an encoder`."""
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
