@@ -218,6 +218,7 @@ _gantool() {
         extract-features:--seed) COMPREPLY=(); return ;;
         extract-features:--threads) COMPREPLY=(); return ;;
         svm:-o|svm:--output) _gantool_files; return ;;
+        svm:--out-dir) _gantool_files; return ;;
         svm:-m|svm:--model) _gantool_files; return ;;
         svm:--test) _gantool_files; return ;;
         svm:--confusion) _gantool_files; return ;;
@@ -265,7 +266,7 @@ _gantool() {
         'adversarial') words="-m --model --pretrained --weights --out-dir -o --output --method --target --eps --norm --steps --step-size --random-start --no-random-start --lattice --no-lattice --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'visualize-class') words="-m --model --pretrained --weights --init-image --strip -o --output --target --steps --lr --l2 --jitter --blur-every --blur-sigma --start --frames --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'extract-features') words="-d --data --data-root -m --model --pretrained --weights -o --output -l --layer --pool -b --batch-size --workers --estimate --device --seed --threads -q --quiet --json --debug -h --help" ;;
-        'svm') words="-o --output -m --model --test --confusion --held-out -C --C --pca --scale --kernel --solver --folds --holdout --device --seed --threads -q --quiet --json --debug -h --help" ;;
+        'svm') words="-o --output --out-dir -m --model --test --confusion --held-out -C --C --pca --scale --kernel --solver --folds --holdout --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'evaluate') words="-m --model -d --data --data-root --download --stats --save-stats -f --features --pretrained --weights -n --count -l --layer --neighbours --kid-subset --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'info') words="--device --seed --threads -q --quiet --json --debug -h --help" ;;
     esac

@@ -333,7 +333,8 @@ complete -c gantool -n '__gantool_using extract-features' -l debug -d 'Show full
 complete -c gantool -n '__gantool_using extract-features' -s h -l help -d 'Show this message and exit.'
 complete -c gantool -n '__gantool_using svm; and not __fish_seen_subcommand_from train predict evaluate' -a 'train predict evaluate'
 complete -c gantool -n '__gantool_using svm; and __fish_seen_subcommand_from train predict evaluate' -F
-complete -c gantool -n '__gantool_using svm' -s o -l output -r -F -d 'train: the model .safetensors (several FEATURES: a folder, one STEM.safetensors each).'
+complete -c gantool -n '__gantool_using svm' -s o -l output -r -F -d 'train: the model .safetensors.'
+complete -c gantool -n '__gantool_using svm' -l out-dir -r -F -d 'train with several FEATURES: a model each, STEM.safetensors and STEM-confusion.png, into DIR.'
 complete -c gantool -n '__gantool_using svm' -s m -l model -r -F -d 'predict, evaluate: a model from `svm train`.'
 complete -c gantool -n '__gantool_using svm' -l test -r -F -d 'Score on this labelled features file instead of held-out rows (every training row is then used).'
 complete -c gantool -n '__gantool_using svm' -l confusion -r -F -d 'Write the confusion matrix here (train default: beside the model, STEM-confusion.png).'

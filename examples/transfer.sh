@@ -36,7 +36,7 @@ np.savez(sys.argv[1], features=(d.data / 16).astype(np.float32), labels=d.target
 PY
 
 # 3. One SVM per features file, C chosen by 5-fold cross-validation: one comparison table.
-gantool svm train "$work/pixels.npz" "$work/classifier.npz" "$work/discriminator.npz" "${svm[@]}" -o "$work/svms"
+gantool svm train "$work/pixels.npz" "$work/classifier.npz" "$work/discriminator.npz" "${svm[@]}" --out-dir "$work/svms"
 
 # 4. The classifier features' SVM again, on its own: the CV table, per-class accuracy, a confusion
 #    matrix; then the saved model predicts the rows it held out, with the same accuracy.

@@ -10,6 +10,9 @@ def plural(n: int, word: str) -> str:
     return f"{n:,} {word}es" if word.endswith(("s", "x", "ch", "sh")) else f"{n:,} {word}s"
 
 
+_AN = {"svm"}  # initialisms said with a vowel first: "an svm"
+
+
 def article(word: str) -> str:
-    """`a classifier`, `an encoder`."""
-    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
+    """`a classifier`, `an encoder`, `an svm`."""
+    return f"{'an' if word[:1].lower() in 'aeiou' or word.lower() in _AN else 'a'} {word}"

@@ -226,7 +226,7 @@ def test_evaluate_images_from_an_array(gantool, digits_classifier, tmp_path):
     (["-m", "G", "-f", "C"], 2, "no real data"),
     (["-m", "G", "-f", "C", "--data", "digits", "--stats", "s"], 2, "cannot be combined"),
     (["-m", "G", "-f", "C", "--stats", "s", "--save-stats", "t"], 2, "--save-stats needs --data"),
-    (["-m", "G", "-f", "resnet18", "--data", "digits"], 2, "--features resnet18: has random weights"),
+    (["-m", "G", "-f", "resnet18", "--data", "digits"], 2, "--features resnet18: its random weights classify nothing"),
     (["-m", "G", "-f", "C", "--data", "digits", "--layer", "nope"], 2, "--layer nope: not a layer"),
     (["-m", "G", "-f", "C", "--stats", "G"], 1, "not real statistics"),
     (["-m", "missing.safetensors", "-f", "C", "--data", "digits"], 1, "missing.safetensors"),

@@ -178,3 +178,54 @@ def test_library_messages_show_the_flag_the_user_typed():
     b = BadValue("steps", 0, "must be at least 1 with {epochs}", f"or drop {flag('epochs')}")
     b.named(lambda f: f"--{f}!")
     assert str(b) == "--steps! 0: must be at least 1 with --epochs! (or drop --epochs!)"
+
+
+@pytest.mark.parametrize("which", ["classifier", "gan"])
+def test_gantools_networks_give_their_penultimate_features_without_hooks(which, digits_classifier, tiny_gan,
+                                                                         monkeypatch):
+    """gantool's own networks name their head and give its input themselves (one way, no hooks);
+    the result is what a hook on the head's input takes."""
+    import torch
+
+    from gantool.classify.classifiers import Classifier, load_classifier
+
+    clf = load_classifier(str(digits_classifier if which == "classifier" else tiny_gan))
+    images = torch.rand(5, clf.channels, clf.input_size, clf.input_size)
+    hooked, hooked_logits = clf.activations(images, ["head"], take="input")
+    with torch.no_grad():
+        probes = []
+        monkeypatch.setattr(Classifier, "probe", lambda self, hook_for: probes.append(1))
+        assert clf.head == "head" and not probes  # named, not searched by a pass with hooks
+        features, logits = clf.penultimate(images)
+    torch.testing.assert_close(features, hooked["head"])
+    torch.testing.assert_close(logits, hooked_logits)
+    torch.testing.assert_close(logits, clf(images))
+
+
+def test_a_judge_without_weights_is_refused_by_the_one_facade(gantool, tiny_gan, tmp_path):
+    r = gantool("evaluate", "-m", tiny_gan, "--data", "digits", "-f", "resnet18", "-n", "10")
+    line = one_line_error(r, "evaluate", 2)
+    assert line.startswith("gantool evaluate: error: --features resnet18:") and "--pretrained" in line
+
+
+def test_training_budgets_are_bounded_up_front(tmp_path, gantool):
+    for args in (["--steps", str(10**11)], ["--epochs", str(10**7)], ["--batch-size", str(10**6)],
+                 ["--d-steps", "1000"]):
+        r = gantool("train", "--out", tmp_path / "run", *args)
+        assert "must be at most" in one_line_error(r, "train", 2)
+        assert not (tmp_path / "run").exists()
+    r = gantool("train-classifier", "-o", tmp_path / "c.safetensors", "--epochs", str(10**8))
+    assert "--epochs" in one_line_error(r, "train-classifier", 2)
+
+
+def test_stdin_where_a_file_must_be_read_twice_is_refused_in_one_line(tmp_path, tiny_gan, gantool):
+    r = gantool("train", "--data", "-", "--out", tmp_path / "run", stdin=b"x")
+    assert "--data -: training data cannot come from stdin" in one_line_error(r, "train", 2)
+    r = gantool("evaluate", "--stats", "-", "-f", tiny_gan, "-m", tiny_gan)
+    assert "--stats -" in one_line_error(r, "evaluate", 2)
+
+
+def test_bytes_that_are_no_image_are_named_not_their_stream(tmp_path, tiny_gan, gantool):
+    r = gantool("invert", "-", "-m", tiny_gan, "-o", tmp_path / "x.png", stdin=b"hello")
+    line = one_line_error(r, "invert", 1)
+    assert "<stdin>" in line and "BytesIO" not in line

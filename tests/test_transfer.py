@@ -164,7 +164,7 @@ def test_svm_several_files_one_table_and_wrong_dims(feats, classifier, tmp_path)
     other = tmp_path / "b1.npz"
     assert run_gantool(*ONE, "-q", "extract-features", "--data", "digits", "-m", classifier, "--layer", "block1",
                        "-o", other).code == 0
-    r = run_gantool(*ONE, "svm", "train", feats, other, "--C", "1", "--pca", "16", "-o", tmp_path / "models")
+    r = run_gantool(*ONE, "svm", "train", feats, other, "--C", "1", "--pca", "16", "--out-dir", tmp_path / "models")
     assert r.code == 0, r.stderr
     assert "best C" in r.text and "penultimate" in r.text and "block1" in r.text
     assert (tmp_path / "models" / "b1.safetensors").exists()

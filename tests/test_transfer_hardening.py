@@ -106,7 +106,7 @@ def _slow_fit(tmp_path, sig):
                  labels=rng.integers(0, 2, 2000).astype(np.int64), classes=np.array(["x", "y"]))
     proc = subprocess.Popen([PYTHON, "-m", "gantool", "--threads", "1", "svm", "train", str(tmp_path / "a.npz"),
                              str(tmp_path / "b.npz"), "--solver", "libsvm", "--scale", "none", "--C", "1000000",
-                             "--folds", "2", "-o", str(tmp_path / "models")],
+                             "--folds", "2", "--out-dir", str(tmp_path / "models")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=subprocess_env(),
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     first = proc.stderr.readline().decode()  # "a.npz: 2,000 x 2", printed just before scikit-learn is imported
@@ -311,12 +311,22 @@ def test_extract_features_names_images_as_every_command_does_and_takes_l(classif
 
 
 def test_several_svm_models_go_into_a_folder_that_is_made(tmp_path):
-    # the folder -o DIR is made when the first model is written (parents of a file output never are)
+    # the folder --out-dir DIR is made when the first model is written (parents of a file output never are)
     a, b = _features(tmp_path / "a.npz"), _features(tmp_path / "b.npz", seed=1)
-    r = run_gantool(*ONE, "--json", "svm", "train", a, b, "--C", "1", "-o", tmp_path / "models")
+    r = run_gantool(*ONE, "--json", "svm", "train", a, b, "--C", "1", "--out-dir", tmp_path / "models")
     assert r.code == 0, r.stderr
     rows = [json.loads(line) for line in r.text.splitlines()]  # JSON lines: one object per file
     assert [row["features"] for row in rows] == [str(a), str(b)]
     assert sorted(p.name for p in (tmp_path / "models").iterdir()) == [
         "a-confusion.png", "a.safetensors", "b-confusion.png", "b.safetensors"]
     shutil.rmtree(tmp_path / "models")
+
+
+def test_svm_models_of_several_features_take_out_dir_and_one_takes_o(tmp_path):
+    """-o names a file, --out-dir a folder, in svm as everywhere."""
+    a, b = _features(tmp_path / "a.npz"), _features(tmp_path / "b.npz", seed=1)
+    r = run_gantool("svm", "train", a, b, "--C", "1", "-o", tmp_path / "models")
+    assert "--out-dir" in one_line_error(r, "svm", 2)
+    r = run_gantool("svm", "train", a, "--C", "1", "--out-dir", tmp_path / "models")
+    assert "-o FILE" in one_line_error(r, "svm", 2)
+    assert not (tmp_path / "models").exists()

@@ -87,11 +87,22 @@ class Classifier(nn.Module):
         return self.normalization.to_model(x)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        out = self.net(self.preprocess(images))
+        return self._logits(self.net(self.preprocess(images)))
+
+    def _logits(self, out: torch.Tensor) -> torch.Tensor:
         if self.binary:  # a discriminator's one score -> logits (fake 0, real D(x))
             out = out.reshape(-1)
             return torch.stack([torch.zeros_like(out), out], 1)
         return out
+
+    def penultimate(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the head's input, logits) in one pass: by the network's own `penultimate` and head for
+        gantool's networks, by a hook on the head's input for torchvision's."""
+        if hasattr(self.net, "penultimate"):
+            features = self.net.penultimate(self.preprocess(images))
+            return features, self._logits(self.net.get_submodule(self.net.HEAD)(features))
+        taken, logits = self.activations(images, [self.head], take="input")
+        return taken[self.head], logits
 
     # ---- layers ------------------------------------------------------------------------------------
 
@@ -133,7 +144,10 @@ class Classifier(nn.Module):
     @property
     def head(self) -> str:
         """The name of the last layer with weights that runs (a Linear or a convolution): the head.
-        Its input is the penultimate representation (`activations(x, [head], take="input")`)."""
+        Its input is the penultimate representation (`penultimate(x)`). gantool's networks name it
+        (HEAD); a torchvision model's is found by one forward pass with hooks."""
+        if getattr(self.net, "HEAD", None):
+            return self.net.HEAD
         order = []
         self.probe(lambda name, m: (lambda mod, args, out: order.append(name))
                    if isinstance(m, (nn.Linear, nn.Conv2d)) else None)

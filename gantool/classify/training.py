@@ -30,7 +30,7 @@ class ClassifierSettings:
     holdout: float = setting(0.2, "Fraction of each class held out to measure accuracy (a seeded, stratified split).",
                              DATA, gt=0, lt=1)
     width: int = setting(32, "Channels of the first conv block; each next block doubles them.", MODEL, ge=1, le=1024)
-    epochs: int = setting(10, "Passes over the training split.", TRAIN, ge=1, names=("-e",))
+    epochs: int = setting(10, "Passes over the training split.", TRAIN, ge=1, le=100_000, names=("-e",))
     batch_size: int = setting(64, "Images per batch.", TRAIN, ge=1, le=65536, names=("-b",))
     lr: float = setting(3e-3, "Peak AdamW learning rate (one-cycle schedule).", TRAIN, gt=0)
     weight_decay: float = setting(5e-4, "AdamW weight decay.", TRAIN, ge=0)

@@ -63,11 +63,7 @@ def adversarial(
                                              suffixes=tuple(jobs.ATTACK_FILES.values()))  # before the model
     dev, clf = kit.load_classifier(env, model, pretrained, weights)
     job = jobs.AttackJob.start(clf, dev, s, env.options.seed, out_dir=out_dir, stems=stems, grid=output is not None)
-    rows = []
-    for chunk_rows in jobs.run(chunks, job, lambda: make_progress(env, "adversarial")):
-        if env.options.json:  # JSON lines as each chunk is done; the table needs them all
-            kit.print_rows(env, chunk_rows, COLUMNS)
-        rows += chunk_rows
+    rows = kit.stream_rows(env, jobs.run(chunks, job, lambda: make_progress(env, "adversarial")))
     if output is not None:
         write_output(env, output, job.grid_png(), "a PNG image", "-o")
     if not env.options.json:

@@ -35,11 +35,7 @@ def classify(
     chunks = ImageChunks(sources, kit.stdin_images(env, sources))  # every path checked before the model is read
     dev, clf = kit.load_classifier(env, model, pretrained, weights)
     job = TopK(clf, dev, s.top)
-    rows = []
-    for chunk_rows in run(chunks, job, lambda: make_progress(env, "classify")):
-        if env.options.json:  # JSON lines as they come; the table needs them all
-            kit.print_rows(env, chunk_rows, [])
-        rows += chunk_rows
+    rows = kit.stream_rows(env, run(chunks, job, lambda: make_progress(env, "classify")))
     if not env.options.json:
         ranks = [f"#{j + 1}" for j in range(len(rows[0]["top"]) if rows else 0)]
         shown = [{"image": r["image"], **{rank: f"{t['class']}: {t['probability']:.3f}"

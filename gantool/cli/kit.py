@@ -382,6 +382,19 @@ def print_rows(env: Env, rows: list[dict], columns: list[tuple[str, str, str]], 
         env.stderr.write(text)
 
 
+def stream_rows(env: Env, chunks_of_rows) -> list[dict]:
+    """Every row of a job that yields its rows a chunk at a time (gantool.explain.jobs.run): under
+    --json each chunk's rows are printed as they come (JSON lines); all of them are returned, for a
+    table or a summary at the end."""
+    rows = []
+    for chunk_rows in chunks_of_rows:
+        if env.options.json:
+            for row in chunk_rows:
+                print_json(env, row)
+        rows += chunk_rows
+    return rows
+
+
 def table(rows: list[dict], columns: list[tuple[str, str, str]], mean: bool = True) -> str:
     """A Rich table as text: `columns` are (key, heading, format); with `mean`, numeric columns
     (but a loss) get a mean row."""

@@ -61,11 +61,7 @@ def saliency(
     job = jobs.SaliencyJob.start(clf, dev, s, env.options.seed, out_dir=out_dir, stems=stems, grid=output is not None)
     if job.layer is not None:
         env.log(f"grad-cam on layer {job.layer}")
-    rows = []
-    for chunk_rows in jobs.run(chunks, job, lambda: make_progress(env, "saliency")):
-        if env.options.json:  # JSON lines as each chunk is done; the table needs them all
-            kit.print_rows(env, chunk_rows, COLUMNS)
-        rows += chunk_rows
+    rows = kit.stream_rows(env, jobs.run(chunks, job, lambda: make_progress(env, "saliency")))
     if output is not None:
         write_output(env, output, job.grid_png(), "a PNG image", "-o")
     if not env.options.json:

@@ -23,8 +23,10 @@ def svm(
         help="Features .npz files from `gantool extract-features` (- for stdin).")],
     recipe: dict,
     output: Annotated[Optional[str], typer.Option(
-        "--output", "-o", show_default=False, metavar="PATH",
-        help="train: the model .safetensors (several FEATURES: a folder, one STEM.safetensors each).")] = None,
+        "--output", "-o", show_default=False, metavar="FILE", help="train: the model .safetensors.")] = None,
+    out_dir: Annotated[Optional[str], typer.Option(
+        "--out-dir", show_default=False, metavar="DIR",
+        help="train with several FEATURES: a model each, STEM.safetensors and STEM-confusion.png, into DIR.")] = None,
     model: Annotated[Optional[str], typer.Option(
         "--model", "-m", show_default=False, metavar="FILE",
         help="predict, evaluate: a model from `svm train`.")] = None,
@@ -58,9 +60,9 @@ def svm(
             raise UsageError(f"{given[0]} applies to svm predict and evaluate, not train")
         settings = Recipe(**recipe, seed=env.options.seed)
         settings.validate()
-        return _train(env, features, output, confusion, settings, test)
+        return _train(env, features, output, out_dir, confusion, settings, test)
     given = ["--" + name.replace("_", "-") for name in recipe] + [
-        flag for flag, value in (("-o", output), ("--test", test)) if value is not None]
+        flag for flag, value in (("-o", output), ("--out-dir", out_dir), ("--test", test)) if value is not None]
     if given:
         raise UsageError(f"{given[0]} applies to svm train, not {action}", "the model file holds the recipe")
     if model is None:
@@ -82,35 +84,50 @@ def _read(env: Env, sources: list[str]) -> list:
     return [read_features(source, data) for source in sources]
 
 
-def _train(env: Env, files: list[str], output: str | None, confusion: str | None, recipe: Recipe,
-           test: str | None) -> None:
+def _plan(files: list[str], output: str | None, out_dir: str | None, confusion: str | None) -> tuple:
+    """(where the models go: -o's file or --out-dir's folder, [(model, confusion PNG) per features
+    file]), every path checked and claimed before any work."""
     from pathlib import Path
 
     from gantool.errors import UsageError
     from gantool.files.claims import claim_output
-    from gantool.files.writing import atomic_write, check_folder_writable, check_writable, write_in
-    from gantool.transfer import svm_jobs as J
+    from gantool.files.writing import check_folder_writable, check_writable
 
     several = len(files) > 1
-    if several and confusion is not None:
-        raise UsageError("--confusion names one file; with several FEATURES each goes beside its model in -o DIR")
+    if several and (confusion is not None or output is not None):
+        raise UsageError(f"{'--confusion' if confusion else '-o'} names one file; several FEATURES give a model each",
+                         "use --out-dir DIR")
+    if out_dir is not None and not several:
+        raise UsageError("--out-dir takes the models of several FEATURES", "use -o FILE for one")
     if output is None and not several:
         raise UsageError("svm train needs -o FILE for the model")
     if output == "-":
         raise UsageError("the model cannot go to stdout (safetensors needs a file)", "use -o FILE")
-    stems = ["stdin" if f == "-" else Path(f).stem for f in files]
-    if several and len(set(stems)) != len(stems):
-        raise UsageError("several FEATURES share a file name", "each model is named after its features file")
-    if several:  # (model, confusion) per file in the folder -o, made when the first is written
-        plans = [(f"{s}.safetensors", f"{s}-confusion.png") if output else (None, None) for s in stems]
-        if output:
-            check_folder_writable(output)
-            for name in (n for plan in plans for n in plan):
-                claim_output(Path(output) / name, "-o")
-    else:
-        plans = [(output, confusion or str(Path(output).with_name(f"{Path(output).stem}-confusion.png")))]
+    if not several:
+        png = confusion or str(Path(output).with_name(f"{Path(output).stem}-confusion.png"))
         check_writable(output, "-o", "safetensors")
-        check_writable(plans[0][1], "--confusion" if confusion else "-o", "png")
+        check_writable(png, "--confusion" if confusion else "-o", "png")
+        return output, [(output, png)]
+    stems = ["stdin" if f == "-" else Path(f).stem for f in files]
+    if len(set(stems)) != len(stems):
+        raise UsageError("several FEATURES share a file name", "each model is named after its features file")
+    plans = [(f"{s}.safetensors", f"{s}-confusion.png") if out_dir else (None, None) for s in stems]
+    if out_dir:  # (model, confusion) per file in the folder, made when the first is written
+        check_folder_writable(out_dir)
+        for name in (n for plan in plans for n in plan):
+            claim_output(Path(out_dir) / name, "--out-dir")
+    return out_dir, plans
+
+
+def _train(env: Env, files: list[str], output: str | None, out_dir: str | None, confusion: str | None,
+           recipe: Recipe, test: str | None) -> None:
+    from pathlib import Path
+
+    from gantool.files.writing import atomic_write, write_in
+    from gantool.transfer import svm_jobs as J
+
+    several = len(files) > 1
+    output, plans = _plan(files, output, out_dir, confusion)
     sets = _read(env, files + ([test] if test else []))
     test_set = sets.pop() if test else None
     J.check_training(sets, test_set)
@@ -176,7 +193,7 @@ EXAMPLES = [
     ("An SVM on a classifier's penultimate features: a table per C, the held-out accuracy, a confusion matrix.",
      "gantool svm train digits-features.npz --C 0.1,1,10 -o svm.safetensors"),
     ("Which layer is best: one comparison table, 64 principal components each.",
-     "gantool svm train feat-*.npz --pca 64 -o models/"),
+     "gantool svm train feat-*.npz --pca 64 --out-dir models/"),
     ("The class of each new row, and the accuracy on the rows training held out.",
      "gantool svm predict new.npz -m svm.safetensors && "
      "gantool svm evaluate digits-features.npz -m svm.safetensors --held-out"),

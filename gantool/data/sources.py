@@ -72,6 +72,8 @@ def load_data(source: str, *, root: str | None = None, download: bool = False, c
     if channels is not None and channels not in (1, 3):
         raise BadValue("channels", channels, "must be 1 or 3")
     source = source.strip()
+    if source == "-":  # a data set is read more than once (channels, sizes) and kept whole: a file, not a pipe
+        raise BadValue("data", source, "training data cannot come from stdin", "save it as a .npy/.npz file or a folder")
     if source == "digits":
         data = _digits()
     elif source in BUILTIN:

@@ -34,7 +34,10 @@ def _decoding(path):
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):
         raise GantoolError(f"cannot read image {path}: it has more than {Image.MAX_IMAGE_PIXELS:,} pixels",
                            "shrink it first; gantool refuses images that large (a decompression bomb?)") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+    except UnidentifiedImageError:  # Pillow's message names the stream object, not the file
+        raise GantoolError(f"cannot read image {path}: not an image Pillow knows",
+                           "give PNG, JPEG, WebP, ... files, or a .npy/.npz batch") from None
+    except (OSError, ValueError, SyntaxError) as e:
         raise GantoolError(f"cannot read image {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
 
 

@@ -53,7 +53,7 @@ class TrainSpec:
     lr_d: float = setting(1.5e-3, "Discriminator learning rate.", LOSS, gt=0)
     beta1: float = setting(0.5, "Adam beta1.", LOSS, ge=0, lt=1)
     beta2: float = setting(0.99, "Adam beta2.", LOSS, ge=0, lt=1)
-    d_steps: int = setting(1, "Discriminator steps per generator step.", LOSS, ge=1)
+    d_steps: int = setting(1, "Discriminator steps per generator step.", LOSS, ge=1, le=100)
     label_smoothing: float = setting(1.0, "Target for real images, e.g. 0.9 (one-sided smoothing).", LOSS, gt=0, le=1)
     gp_weight: float = setting(10.0, "Gradient penalty weight (wgan-gp).", LOSS, ge=0)
     ema: float = setting(0.0, "Keep an exponential moving average of G with this decay (e.g. 0.999) and save it; "
@@ -66,10 +66,11 @@ class TrainSpec:
                                    "(DiffAugment): translation, cutout, both (translation,cutout) or none.", LOSS,
                            choices=AUGMENTATIONS)
     epochs: int | None = setting(None, "Passes over the data; with --resume, a larger number extends the run.", RUN,
-                                 ge=1, names=("-e",), default_help=f"{DEFAULT_EPOCHS} when --steps is not given")
+                                 ge=1, le=1_000_000, names=("-e",),
+                                 default_help=f"{DEFAULT_EPOCHS} when --steps is not given")
     steps: int | None = setting(None, "Generator steps, instead of --epochs; with --resume, a larger number extends "
-                                      "the run.", RUN, ge=1)
-    batch_size: int = setting(64, "Images per batch.", RUN, ge=1, names=("-b",))
+                                      "the run.", RUN, ge=1, le=100_000_000)
+    batch_size: int = setting(64, "Images per batch.", RUN, ge=1, le=65_536, names=("-b",))
     seed: int = 0  # the global --seed
 
     BUDGET = ("epochs", "steps")

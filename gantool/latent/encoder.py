@@ -16,7 +16,7 @@ OPT = "Training"
 
 @dataclass
 class EncoderSettings:
-    steps: int = setting(1500, "Training steps, each on a fresh batch of generated images.", OPT, ge=1)
+    steps: int = setting(1500, "Training steps, each on a fresh batch of generated images.", OPT, ge=1, le=10_000_000)
     batch_size: int = setting(128, "Generated images per step.", OPT, ge=1, le=4096)
     lr: float = setting(1e-3, "Adam learning rate (cosine decay to 0).", OPT, gt=0)
     ndf: int = setting(32, "Encoder width: channels of its first layer.", OPT, ge=1, le=4096)

@@ -30,7 +30,7 @@ OPT = "Optimisation"
 class SearchSettings:
     """How a latent is searched: shared by `invert` and `restore`."""
 
-    steps: int = setting(300, "Adam steps.", OPT, ge=1)
+    steps: int = setting(300, "Adam steps.", OPT, ge=1, le=1_000_000)
     lr: float = setting(0.05, "Peak learning rate (linear warm-up over the first 5% of steps, then cosine decay).",
                         OPT, gt=0)
     loss: str = setting("mse", "Pixel loss: mse or l1.", OPT, choices=("mse", "l1"))

@@ -67,14 +67,12 @@ class Judge(nn.Module):
         """A judge from what `load_classifier` takes: a classifier file, a zoo name (with `pretrained`
         or `weights`: random weights judge nothing) or a GAN file (its discriminator); `layer` by the
         names `gantool layers` lists, default penultimate."""
-        from gantool.classify.classifiers import is_zoo_name, load_classifier
+        from gantool.classify.classifiers import is_zoo_name
+        from gantool.models.opening import open_classifier
         from gantool.transfer.features import resolve_layers
 
         zoo = is_zoo_name(value)
-        if zoo and not pretrained and weights is None:
-            raise BadValue("features", value, "has random weights, which judge nothing",
-                           "give it torchvision's weights (pretrained, from the torch cache) or a weights file")
-        clf = load_classifier(value, device, pretrained=pretrained, weights=weights)
+        clf = open_classifier(value, device, pretrained=pretrained, weights=weights, field="features")
         taps = resolve_layers(clf, layer)
         if len(taps) != 1:
             raise BadValue("layer", layer, "a judge takes one layer", "give one name")
@@ -102,6 +100,9 @@ class Judge(nn.Module):
     def _pass(self, images: torch.Tensor, logits: bool):
         from gantool.transfer.features import pool
 
+        if self.tap.take == "input" and self.tap.module == self.clf.head:  # penultimate: no hook on gantool's nets
+            features, out = self.clf.penultimate(images)
+            return pool(features, "avg"), (out.float() if logits else None)
         taken, out = self.clf.activations(images, [self.tap.module], take=self.tap.take)
         if not isinstance(taken.get(self.tap.module), torch.Tensor):
             raise GantoolError(f"layer {self.tap.layer} of {self.clf.name} gives no tensor in the forward pass",

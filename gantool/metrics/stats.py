@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 
 from gantool.words import article
-from gantool.errors import GantoolError, UsageError
+from gantool.errors import BadValue, GantoolError, UsageError, flag
 from gantool.files import modelfile
 
 KIND_STATS = "stats"
@@ -67,6 +67,9 @@ class RealStats:
 
     @staticmethod
     def _header(path):
+        if str(path) == "-":
+            raise BadValue("stats", "-", "statistics are read from a file, not stdin",
+                           f"give the file {flag('save_stats')} wrote")
         header = modelfile.read_header(path)
         if header.kind != KIND_STATS:
             raise GantoolError(f"{path} holds {article(header.kind)} model, not real statistics",

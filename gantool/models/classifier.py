@@ -68,7 +68,11 @@ def _block(cin: int, cout: int) -> nn.Sequential:
 
 
 class CNNClassifier(nn.Module):
-    """Normalized images (B, C, S, S) -> logits (B, num_classes)."""
+    """Normalized images (B, C, S, S) -> logits (B, num_classes). As every gantool network that
+    classifies: `penultimate(x)` is the head's input and `head` (named by HEAD) maps it to the
+    output, so nothing needs a hook to read them."""
+
+    HEAD = "head"
 
     def __init__(self, cfg: CNNClassifierConfig):
         super().__init__()
@@ -84,11 +88,15 @@ class CNNClassifier(nn.Module):
         ]))
         self.head = nn.Linear(cfg.hidden, cfg.num_classes)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def penultimate(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, hidden): what the head classifies."""
         x = images
         for name in self.blocks:
             x = getattr(self, name)(x)
-        return self.head(self.features(x))
+        return self.features(x)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.penultimate(images))
 
 
 def build(cfg: CNNClassifierConfig) -> dict[str, nn.Module]:

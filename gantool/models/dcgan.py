@@ -87,7 +87,11 @@ class Generator(nn.Module):
 
 class Discriminator(nn.Module):
     """Images (B, C, S, S) [and labels (B,)] -> one logit or critic score per image (B,); with
-    `classes=True` also the class head's logits (B, num_classes), None without a class head."""
+    `classes=True` also the class head's logits (B, num_classes), None without a class head.
+    `penultimate(x)` is the head's input (the last conv maps), `head` (named by HEAD) the layer
+    that scores them."""
+
+    HEAD = "head"
 
     def __init__(self, cfg: DCGANConfig):
         super().__init__()
@@ -113,8 +117,12 @@ class Discriminator(nn.Module):
                 if isinstance(m, (nn.Conv2d, nn.Embedding)):
                     sn(m)
 
+    def penultimate(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, C, base, base): the maps the head scores (and the projection and class head read)."""
+        return self.features(images)
+
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None, classes: bool = False):
-        h = self.features(images)
+        h = self.penultimate(images)
         out = self.head(h).flatten()
         if self.embed is not None:
             if labels is None:

@@ -14,10 +14,11 @@ from __future__ import annotations
 from gantool.errors import BadValue
 
 
-def require(value: str | None) -> str:
-    """The model named, or the refusal every command gives when none is."""
+def require(value: str | None, field: str = "model") -> str:
+    """The model named, or the refusal every command gives when none is (`field`: the setting
+    that names it, `model` or, for evaluate's judge, `features`)."""
     if value is None or value == "":
-        raise BadValue("model", None, "no model given", "name a model file, or set GANTOOL_MODEL")
+        raise BadValue(field, None, "no model given", "name a model file, or set GANTOOL_MODEL")
     return value
 
 
@@ -28,11 +29,11 @@ def open_networks(value: str | None, device, kinds: tuple[str, ...] = ("gan",), 
 
 
 def open_classifier(value: str | None, device, pretrained: bool = False, weights: str | None = None,
-                    need_weights: bool = True):
+                    need_weights: bool = True, field: str = "model"):
     from gantool.classify.classifiers import is_zoo_name, load_classifier
 
-    value = require(value)
+    value = require(value, field)
     if need_weights and is_zoo_name(value) and not pretrained and weights is None:
-        raise BadValue("model", value, "its random weights classify nothing: give {pretrained} (torchvision's, "
-                                       "from the torch cache) or {weights} FILE")
+        raise BadValue(field, value, "its random weights classify nothing: give {pretrained} (torchvision's, "
+                                     "from the torch cache) or {weights} FILE")
     return load_classifier(value, device, pretrained=pretrained, weights=weights)
