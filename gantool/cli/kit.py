@@ -318,16 +318,16 @@ def image_chunks(env: Env, images: list[str] | None, out_dir, output: str | None
 
 
 def require_model(model: str | None) -> str:
-    from gantool.models.opening import require
+    from gantool.opening import require
 
     return require(model)
 
 
 def load_generator(env: Env, model: str | None, kinds: tuple[str, ...] = ("gan",), roles: tuple[str, ...] | None = None):
-    """A generator (and, with `roles`, its other networks) by gantool.models.opening: (torch
+    """A generator (and, with `roles`, its other networks) by gantool.opening: (torch
     device, LoadedModel). The device is resolved first: an unknown one fails before the file is read."""
     from gantool.device import prepare
-    from gantool.models.opening import open_networks
+    from gantool.opening import open_networks
 
     dev = prepare(env.options.device, env.options.threads)
     return dev, open_networks(model, dev, kinds=kinds, roles=roles)
@@ -335,10 +335,10 @@ def load_generator(env: Env, model: str | None, kinds: tuple[str, ...] = ("gan",
 
 def load_classifier(env: Env, model: str | None, pretrained: bool = False, weights: str | None = None,
                     need_weights: bool = True):
-    """A classifier to inspect by gantool.models.opening: (torch device, Classifier). With
+    """A classifier to inspect by gantool.opening: (torch device, Classifier). With
     `need_weights`, a zoo model without --pretrained or --weights is refused."""
     from gantool.device import prepare
-    from gantool.models.opening import open_classifier, require
+    from gantool.opening import open_classifier, require
 
     require(model)
     dev = prepare(env.options.device, env.options.threads)

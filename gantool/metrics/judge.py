@@ -68,7 +68,7 @@ class Judge(nn.Module):
         or `weights`: random weights judge nothing) or a GAN file (its discriminator); `layer` by the
         names `gantool layers` lists, default penultimate."""
         from gantool.classify.classifiers import is_zoo_name
-        from gantool.models.opening import open_classifier
+        from gantool.opening import open_classifier
         from gantool.transfer.features import resolve_layers
 
         zoo = is_zoo_name(value)
