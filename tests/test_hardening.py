@@ -229,3 +229,15 @@ def test_bytes_that_are_no_image_are_named_not_their_stream(tmp_path, tiny_gan, 
     r = gantool("invert", "-", "-m", tiny_gan, "-o", tmp_path / "x.png", stdin=b"hello")
     line = one_line_error(r, "invert", 1)
     assert "<stdin>" in line and "BytesIO" not in line
+
+
+def test_the_help_shows_brackets_and_messages_use_the_right_article(gantool, capsys, monkeypatch):
+    """Rich markup ate `[a,b,c]` from arithmetic's help; "a encoder" was printed."""
+    from gantool.words import article, plural
+
+    monkeypatch.setenv("COLUMNS", "200")
+    r = gantool("arithmetic", "--help")  # click prints help on the process's stdout
+    assert r.code == 0 and "[0,1,2] the average" in capsys.readouterr().out
+    assert (article("encoder"), article("classifier"), article("svm")) == ("an encoder", "a classifier", "an svm")
+    assert (plural(1, "row"), plural(2, "row"), plural(2, "class"), plural(1234, "image")) == \
+        ("1 row", "2 rows", "2 classes", "1,234 images")
