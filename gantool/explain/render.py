@@ -13,12 +13,6 @@ import torch
 DEFAULT_COLORMAP = {False: "inferno", True: "RdBu_r"}
 
 
-def colormap_names() -> list[str]:
-    import matplotlib
-
-    return sorted(matplotlib.colormaps)
-
-
 def heatmaps(maps: torch.Tensor, signed: bool, colormap: str | None = None) -> torch.Tensor:
     """Maps (N, H, W) -> RGB heatmaps (N, 3, H, W) in [0, 1], each scaled on its own."""
     import matplotlib
