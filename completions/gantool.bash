@@ -17,7 +17,7 @@ _gantool() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} cmd="" words i
     # the command is the first word that names one
     for ((i = 1; i < COMP_CWORD; i++)); do
-        case ${COMP_WORDS[i]} in train|sample|interpolate|arithmetic|invert|restore|train-encoder|train-classifier|classify|layers|saliency|adversarial|visualize-class|extract-features|svm|evaluate|info) cmd=${COMP_WORDS[i]}; break ;; esac
+        case ${COMP_WORDS[i]} in train|sample|interpolate|arithmetic|invert|restore|train-encoder|train-classifier|classify|layers|saliency|adversarial|visualize-class|extract-features|svm|evaluate|compare|info) cmd=${COMP_WORDS[i]}; break ;; esac
     done
     # the value of the option before the cursor
     case "$cmd:$prev" in
@@ -246,6 +246,14 @@ _gantool() {
         evaluate:--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
         evaluate:--seed) COMPREPLY=(); return ;;
         evaluate:--threads) COMPREPLY=(); return ;;
+        compare:-o|compare:--output) _gantool_files; return ;;
+        compare:--html) _gantool_files; return ;;
+        compare:--smooth) COMPREPLY=(); return ;;
+        compare:--x) COMPREPLY=($(compgen -W "step epoch" -- "$cur")); return ;;
+        compare:--epoch) COMPREPLY=(); return ;;
+        compare:--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
+        compare:--seed) COMPREPLY=(); return ;;
+        compare:--threads) COMPREPLY=(); return ;;
         info:--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
         info:--seed) COMPREPLY=(); return ;;
         info:--threads) COMPREPLY=(); return ;;
@@ -268,15 +276,16 @@ _gantool() {
         'extract-features') words="-d --data --data-root -m --model --pretrained --weights -o --output -l --layer --pool -b --batch-size --workers --estimate --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'svm') words="-o --output --out-dir -m --model --test --confusion --held-out -C --C --pca --scale --kernel --solver --folds --holdout --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'evaluate') words="-m --model -d --data --data-root --download --stats --save-stats -f --features --pretrained --weights -n --count -l --layer --neighbours --kid-subset --device --seed --threads -q --quiet --json --debug -h --help" ;;
+        'compare') words="-o --output --html --smooth --x --epoch --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'info') words="--device --seed --threads -q --quiet --json --debug -h --help" ;;
     esac
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$words" -- "$cur"))
     elif [[ -z $cmd ]]; then
-        COMPREPLY=($(compgen -W "train sample interpolate arithmetic invert restore train-encoder train-classifier classify layers saliency adversarial visualize-class extract-features svm evaluate info" -- "$cur"))
+        COMPREPLY=($(compgen -W "train sample interpolate arithmetic invert restore train-encoder train-classifier classify layers saliency adversarial visualize-class extract-features svm evaluate compare info" -- "$cur"))
     elif [[ $cmd == svm ]] && _gantool_none_of "train predict evaluate" "${COMP_WORDS[@]:i+1:COMP_CWORD-i-1}"; then
         COMPREPLY=($(compgen -W "train predict evaluate" -- "$cur"))
-    elif [[ " interpolate arithmetic invert restore classify layers saliency adversarial extract-features svm evaluate info " == *" $cmd "* ]]; then
+    elif [[ " interpolate arithmetic invert restore classify layers saliency adversarial extract-features svm evaluate compare info " == *" $cmd "* ]]; then
         _gantool_files
     fi
 }

@@ -3,7 +3,7 @@
 # whether the command on the line (the first word that names one) is NAME; `svm train` is svm's
 function __gantool_using -a name
     for w in (commandline -opc)[2..-1]
-        if contains -- $w train sample interpolate arithmetic invert restore train-encoder train-classifier classify layers saliency adversarial visualize-class extract-features svm evaluate info
+        if contains -- $w train sample interpolate arithmetic invert restore train-encoder train-classifier classify layers saliency adversarial visualize-class extract-features svm evaluate compare info
             test $w = $name
             return
         end
@@ -28,6 +28,7 @@ complete -c gantool -n __fish_use_subcommand -a visualize-class -d 'Class visual
 complete -c gantool -n __fish_use_subcommand -a extract-features -d 'Extract features from a layer of a classifier or a GAN\'s discriminator into a .npz'
 complete -c gantool -n __fish_use_subcommand -a svm -d 'Train, apply and score SVMs on features (scikit-learn), stored without pickle'
 complete -c gantool -n __fish_use_subcommand -a evaluate -d 'Score generated images against real data: FID, KID, precision/recall, density/coverage, IS'
+complete -c gantool -n __fish_use_subcommand -a compare -d 'Compare runs side by side: the options that differ, the numbers, the loss curves and the sample grids'
 complete -c gantool -n __fish_use_subcommand -a info -d 'Show a model file\'s kind, architecture, data, training summary and tensors'
 complete -c gantool -n __fish_use_subcommand -l version -d 'Print the version and exit.'
 complete -c gantool -n __fish_use_subcommand -l device -x -a 'auto cpu cuda mps' -d 'Where to compute: auto|cpu|cuda|cuda:N|mps (default auto). (env GANTOOL_DEVICE)'
@@ -374,6 +375,19 @@ complete -c gantool -n '__gantool_using evaluate' -s q -l quiet -d 'No progress 
 complete -c gantool -n '__gantool_using evaluate' -l json -d 'Print the result as JSON on stdout.'
 complete -c gantool -n '__gantool_using evaluate' -l debug -d 'Show full tracebacks. (env GANTOOL_DEBUG=1)'
 complete -c gantool -n '__gantool_using evaluate' -s h -l help -d 'Show this message and exit.'
+complete -c gantool -n '__gantool_using compare' -F
+complete -c gantool -n '__gantool_using compare' -s o -l output -r -F -d 'Write the panel here as a PNG: the curves overlaid, the grids side by side (- for stdout).'
+complete -c gantool -n '__gantool_using compare' -l html -r -F -d 'Write one self-contained HTML page here: the table, the curves and the grids inline, no network.'
+complete -c gantool -n '__gantool_using compare' -l smooth -x -d 'Smooth the loss curves by an exponential moving average of this weight (0: none, 0.9: strong); the raw curve stays faint behind. (default: 0.0)'
+complete -c gantool -n '__gantool_using compare' -l x -x -a 'step epoch' -d 'The curves\' shared axis. (default: step)'
+complete -c gantool -n '__gantool_using compare' -l epoch -x -d 'The sample grids of these epochs, comma-separated, a row each. (default: the last epoch every run has)'
+complete -c gantool -n '__gantool_using compare' -l device -x -a 'auto cpu cuda mps' -d 'Where to compute: auto|cpu|cuda|cuda:N|mps (default auto). (env GANTOOL_DEVICE)'
+complete -c gantool -n '__gantool_using compare' -l seed -x -d 'Random seed, 0 to 4294967295 (default 0): the same seed gives the same result.'
+complete -c gantool -n '__gantool_using compare' -l threads -x -d 'CPU threads for torch (default: every core this process may use); lower it when several gantool processes share a machine. (env GANTOOL_THREADS)'
+complete -c gantool -n '__gantool_using compare' -s q -l quiet -d 'No progress or status lines on stderr.'
+complete -c gantool -n '__gantool_using compare' -l json -d 'Print the result as JSON on stdout.'
+complete -c gantool -n '__gantool_using compare' -l debug -d 'Show full tracebacks. (env GANTOOL_DEBUG=1)'
+complete -c gantool -n '__gantool_using compare' -s h -l help -d 'Show this message and exit.'
 complete -c gantool -n '__gantool_using info' -F
 complete -c gantool -n '__gantool_using info' -l device -x -a 'auto cpu cuda mps' -d 'Where to compute: auto|cpu|cuda|cuda:N|mps (default auto). (env GANTOOL_DEVICE)'
 complete -c gantool -n '__gantool_using info' -l seed -x -d 'Random seed, 0 to 4294967295 (default 0): the same seed gives the same result.'

@@ -13,13 +13,21 @@ from PIL import Image
 from conftest import ROOT, subprocess_env
 
 
-def test_quickstart_runs_end_to_end(tmp_path):
+def run_example(name: str, folder, timeout: int = 300, **extra) -> subprocess.CompletedProcess:
+    """examples/NAME in its small-budget mode (QUICK=1), with the venv's gantool and python3 first
+    on PATH: it must exit 0."""
     env = subprocess_env()
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # the venv's gantool and python3
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     env["QUICK"] = "1"
-    r = subprocess.run(["bash", str(ROOT / "examples" / "quickstart.sh"), str(tmp_path)], env=env,
-                       capture_output=True, text=True, timeout=300)
+    env.update(extra)
+    r = subprocess.run(["bash", str(ROOT / "examples" / name), str(folder)], env=env, capture_output=True, text=True,
+                       timeout=timeout)
     assert r.returncode == 0, r.stderr
+    return r
+
+
+def test_quickstart_runs_end_to_end(tmp_path):
+    r = run_example("quickstart.sh", tmp_path)
     assert "latents: (2, 16)" in r.stdout
     assert "DCGAN" in r.stdout  # the info table
     assert Image.open(tmp_path / "grid.png").size == (8 * 18 + 2, 8 * 18 + 2)
@@ -30,12 +38,7 @@ def test_quickstart_runs_end_to_end(tmp_path):
 
 
 def test_latent_walks_runs_end_to_end(tmp_path):
-    env = subprocess_env()
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    env["QUICK"] = "1"
-    r = subprocess.run(["bash", str(ROOT / "examples" / "latent_walks.sh"), str(tmp_path)], env=env,
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
+    r = run_example("latent_walks.sh", tmp_path)
     assert "arithmetic: (6, 16)" in r.stdout
     for name in ("slerp.png", "lerp.png", "loop-frames.png"):
         assert Image.open(tmp_path / name).format == "PNG", name
@@ -48,13 +51,7 @@ def test_latent_walks_runs_end_to_end(tmp_path):
 def test_interpretability_runs_end_to_end(tmp_path):
     import json
 
-    env = subprocess_env()
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    env["QUICK"] = "1"
-    env["GANTOOL_THREADS"] = "1"
-    r = subprocess.run(["bash", str(ROOT / "examples" / "interpretability.sh"), str(tmp_path)], env=env,
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
+    r = run_example("interpretability.sh", tmp_path, GANTOOL_THREADS="1")
     assert "pgd (targeted at Linf eps 0.3)" in r.stderr and "after 8-bit rounding" in r.stderr
     assert Image.open(tmp_path / "saliency.png").size == (2 + 6 * 10, 2 + 4 * 10)  # 8 digits x 3 panels
     assert Image.open(tmp_path / "pgd.png").size == (2 + 6 * 10, 2 + 4 * 10)
@@ -65,15 +62,19 @@ def test_interpretability_runs_end_to_end(tmp_path):
 
 
 def test_transfer_runs_end_to_end(tmp_path):
-    env = subprocess_env()
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    env["QUICK"] = "1"
-    r = subprocess.run(["bash", str(ROOT / "examples" / "transfer.sh"), str(tmp_path)], env=env,
-                       capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr
+    r = run_example("transfer.sh", tmp_path, timeout=600)
     assert "best C" in r.stdout and "pixels" in r.stdout and "discriminator" in r.stdout  # the comparison table
     held = float(r.stdout.split("held-out accuracy: ")[1].split("%")[0])
     assert f"accuracy: {held:.2f}% (360 rows)" in r.stdout  # the saved model, on the rows it held out
     for name in ("pixels", "classifier", "discriminator"):
         assert (tmp_path / "svms" / f"{name}.safetensors").exists()
     assert Image.open(tmp_path / "svm-confusion.png").format == "PNG"
+
+
+def test_sweep_runs_end_to_end(tmp_path):
+    r = run_example("sweep.sh", tmp_path)
+    assert "ngf" in r.stdout and "ngf12" in r.stdout  # the table: the option that differs, a row per run
+    assert Image.open(tmp_path / "compare.png").format == "PNG"
+    assert (tmp_path / "compare.html").read_text().count("data:image/png;base64,") == 4  # curves + 3 grids
+    rows = [line for line in (tmp_path / "compare.jsonl").read_text().splitlines() if line]
+    assert len(rows) == 3

@@ -65,6 +65,7 @@ COMPLETE = {
     "--mask": (("center", "random:0.5"), True),
     "--C": ((), False),  # numbers, comma-separated
     "--layer": ((), False),  # layer names: `gantool layers MODEL` lists them
+    "--epoch": ((), False),  # epoch numbers, comma-separated
 }
 
 
@@ -240,7 +241,8 @@ TORCH_HOME = {"TORCH_HOME": "Where --pretrained looks for torchvision's weights:
 
 
 # what an output's `what` says it holds -> gantool.files.writing.SUFFIXES key (the name's ending is checked)
-_HOLDS = {"a PNG image": "png", ".npy latents": "npy", "a features .npz": "npz", "a model": "safetensors"}
+_HOLDS = {"a PNG image": "png", ".npy latents": "npy", "a features .npz": "npz", "a model": "safetensors",
+          "an HTML page": "html"}
 
 
 def check_outputs(env: Env, outputs: list[tuple[str, Any, str]], default: str | None, hint: str) -> dict:

@@ -64,7 +64,7 @@ def cannot_write(target: Path, e: OSError) -> GantoolError:
 
 # what an output holds -> the file name endings that say so (an `-o x.jpg` given PNG bytes is refused)
 SUFFIXES = {"png": (".png",), "npy": (".npy",), "npz": (".npz",), "safetensors": (".safetensors",),
-            "animation": (".gif", ".webp")}
+            "animation": (".gif", ".webp"), "html": (".html", ".htm")}
 
 
 def check_writable(path: str | os.PathLike, who: str | None = None, holds: str | None = None) -> None:
