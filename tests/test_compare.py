@@ -87,3 +87,14 @@ def test_bad_options_are_refused_before_any_work(runs, gantool, tmp_path):
     assert "--smooth" in one_line_error(gantool("compare", *runs, "--smooth", "1"), "compare", 2)
     line = one_line_error(gantool("compare", *runs, "--html", tmp_path / "c.png"), "compare", 2)
     assert "c.html" in line
+
+
+def test_classifiers_compare_by_their_held_out_accuracy(digits_classifier, gantool, tmp_path):
+    other = tmp_path / "short.safetensors"
+    assert gantool("--seed", "0", "--threads", "1", "-q", "train-classifier", "-o", other, "--epochs", "1").code == 0
+    r = gantool("--json", "compare", digits_classifier, other, "--html", tmp_path / "c.html")
+    assert r.code == 0, r.stderr
+    rows = [json.loads(line) for line in r.text.splitlines()]
+    assert [row["options"]["epochs"] for row in rows] == [10, 1]
+    assert all(0 < row["heldout_accuracy"] <= 1 for row in rows)
+    assert "heldout_accuracy" in (tmp_path / "c.html").read_text()
