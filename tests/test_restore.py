@@ -28,8 +28,11 @@ def digits_gan(tmp_path_factory):
     images = np.round(load_digits().images * (255 / 16)).astype(np.uint8)[:, None]
     np.save(folder / "train.npy", images[:-HELD_OUT])
     np.save(folder / "held.npy", images[-HELD_OUT:])
-    r = run_gantool("train", "--data", folder / "train.npy", "--out", folder / "run", "--steps", "500", "--seed", "0",
-                    "--nz", "16", "--ngf", "16", "--ndf", "16", "--image-size", "16", "--batch-size", "64", "-q")
+    # one thread: the same model under `make test` (a worker per core) and a plain `pytest` (GAN training
+    # follows the float sums' order, so another thread count trains another model)
+    r = run_gantool("--threads", "1", "train", "--data", folder / "train.npy", "--out", folder / "run", "--steps", "500",
+                    "--seed", "0", "--nz", "16", "--ngf", "16", "--ndf", "16", "--image-size", "16", "--batch-size", "64",
+                    "-q")
     assert r.code == 0, r.stderr
     return folder / "run" / "model.safetensors", folder / "held.npy"
 
