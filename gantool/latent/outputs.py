@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-STDIO = "-"
+from gantool.errors import flag
+from gantool.files.writing import STDIO
 
 
 @dataclass
@@ -35,14 +36,14 @@ class Outputs:
         from gantool.files.writing import write_latents
 
         if self.latents is not None:
-            write_latents(self.env, self.latents, latents, "latents")
+            write_latents(self.env, self.latents, latents, flag("latents"))
 
     def write_grid(self, images01, nrow: int) -> None:
         from gantool.files.images import grid_png
         from gantool.files.writing import write_output
 
         if self.grid is not None:
-            write_output(self.env, self.grid, grid_png(images01, nrow), "a PNG image", "output")
+            write_output(self.env, self.grid, grid_png(images01, nrow), "a PNG image", flag("output"))
 
     def write_each(self, images01, stems: list[str] | None = None) -> None:
         """One PNG per image into out_dir: (N, C, H, W) named by `stems` (default: the planned ones),
