@@ -6,7 +6,7 @@ Library code reports through this small interface and never prints; `make_progre
 from __future__ import annotations
 
 import time
-from typing import Protocol
+from typing import Callable, Iterable, Iterator, Protocol, TypeVar
 
 from gantool.context import Env
 
@@ -71,6 +71,27 @@ class RichProgress:
 
     def stop(self) -> None:
         self.bar.stop()
+
+
+T = TypeVar("T")
+
+
+def over(chunks: Iterable[T], total: int, progress: Progress | None, size: Callable[[T], int] = len) -> Iterator[T]:
+    """The chunks of a job `total` items long, as they come, with `progress` (None: none) updated
+    after each (`size(chunk)` items) and stopped however the loop ends: the one loop over chunks
+    with progress (sampling, evaluation, saliency and adversarial batches)."""
+    if progress is None:
+        yield from chunks
+        return
+    progress.start(total)
+    done = 0
+    try:
+        for chunk in chunks:
+            yield chunk
+            done += size(chunk)
+            progress.update(done, {})
+    finally:
+        progress.stop()
 
 
 def make_progress(env: Env, label: str) -> Progress:

@@ -32,20 +32,13 @@ def run(chunks, job, progress=None) -> Iterator[list[dict]]:
     clf = job.clf
     size = getattr(job, "read_size", None) or clf.input_size  # a job may read at another size, in its own chunks
     chunks.chunk = getattr(job, "chunk", None) or max(1, min(256, PIXELS_PER_CHUNK // (clf.channels * size ** 2)))
+    from gantool.progress import over
+
     progress = progress() if progress is not None and chunks.total > chunks.chunk else None
-    if progress is not None:
-        progress.start(chunks.total)
     done = 0
-    try:
-        for pixels, names in chunks.read(clf.channels, size):
-            rows = job(pixels, names, done)
-            done += len(names)
-            if progress is not None:
-                progress.update(done, {})
-            yield rows
-    finally:
-        if progress is not None:
-            progress.stop()
+    for pixels, names in over(chunks.read(clf.channels, size), chunks.total, progress, lambda chunk: len(chunk[1])):
+        yield job(pixels, names, done)
+        done += len(names)
 
 
 def _files(out_dir, stem: str, files: dict) -> dict:

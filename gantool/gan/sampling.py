@@ -14,7 +14,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
-from gantool.errors import BadValue
+from gantool.errors import BadValue, flag
 
 CHUNK = 512  # latent rows per generator call
 
@@ -86,17 +86,17 @@ def draw(G, info, device, p: SamplePlan, seed: int, given: np.ndarray | None, ou
 
     from gantool.files.images import png_bytes, to_uint8
     from gantool.files.writing import NpyWriter, output as open_output, safe_name, write_in
+    from gantool.progress import over
 
     chunks = array_chunks(given) if given is not None else latent_chunks(G, p.total, seed, p.classes)
     grid: list = []
     with contextlib.ExitStack() as stack:
         npy = None
         if outputs.latents is not None:
-            stream = stack.enter_context(open_output(outputs.env, outputs.latents, ".npy latents", "latents"))
+            stream = stack.enter_context(open_output(outputs.env, outputs.latents, ".npy latents", flag("latents")))
             npy = NpyWriter(stream, p.total, info.config.latent_dim)
-        progress.start(p.total)
         done = 0
-        for z in chunks:
+        for z in over(chunks, p.total, progress):
             images = generate(G, z, device, info.normalization) if outputs.images else None
             if outputs.grid is not None:
                 grid.append(images)
@@ -107,7 +107,5 @@ def draw(G, info, device, p: SamplePlan, seed: int, given: np.ndarray | None, ou
             if npy is not None:
                 npy.write(z.numpy())
             done += len(z)
-            progress.update(done, {})
-        progress.stop()
     if grid:
         outputs.write_grid(torch.cat(grid), p.nrow)

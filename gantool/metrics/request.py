@@ -170,16 +170,7 @@ def class_map(names: list[str], judge, warn=_nothing) -> list[int] | None:
 
 
 def _with_progress(chunks, total: int, progress):
-    if progress is None or total <= SHOW_PROGRESS_OVER:
-        yield from chunks
-        return
-    progress.start(total)
-    done = 0
-    try:
-        for chunk in chunks:
-            yield chunk
-            done += len(chunk)
-            progress.update(done, {})
-    finally:
-        progress.stop()
+    from gantool.progress import over
+
+    return over(chunks, total, progress if total > SHOW_PROGRESS_OVER else None)
 
