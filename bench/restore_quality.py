@@ -14,6 +14,11 @@ Data: Fashion-MNIST's test set from the Debian package dataset-fashion-mnist
 (for Fashion-MNIST: `gantool train --data train.npz`, the .npz that --write-train writes).
 
     python bench/restore_quality.py --model run/model.safetensors [--n 64] [--panel docs/restoration.png]
+        [--pix2pix inpaint=hole/model.safetensors --pix2pix x4=x4/model.safetensors ...]
+
+--pix2pix KIND=FILE adds a learned restorer (`gantool train-pix2pix --task restore` with the same
+damage, trained on the same training set) to that damage's rows: the two roads side by side, the
+generator as a prior searched per image, and a network trained on pairs applied in one pass.
 
 scikit-image is a bench extra (`pip install -e '.[bench]'`), not a dependency of the commands.
 """
@@ -141,9 +146,21 @@ def psnr_ssim(images: np.ndarray | torch.Tensor, clean: np.ndarray) -> tuple[flo
     return float(p.mean()), float(s.mean())
 
 
+def apply_translator(path: str, damaged: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """A pix2pix restorer's output for the damaged images in [0, 1], and its seconds per image."""
+    from gantool.translation.sides import Sides
+
+    m = loader.load(path, torch.device("cpu"), kinds=("translator",), roles=("generator",))
+    sides = Sides.of(m.config, m.header.data)
+    t = time.perf_counter()
+    with torch.no_grad():
+        out = sides.decode(m["generator"](sides.encode(damaged)))
+    return out, (time.perf_counter() - t) / len(damaged)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", required=True, help="a GAN trained on the data's training set")
+    ap.add_argument("--model", help="a GAN trained on the data's training set (required unless --write-train)")
     ap.add_argument("--n", type=int, default=64, help="held-out images scored (default 64)")
     ap.add_argument("--tune", type=int, default=16, help="other held-out images the classical parameters are tuned on")
     ap.add_argument("--steps", type=int, default=300)
@@ -152,15 +169,20 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
     ap.add_argument("--only", help="comma-separated kinds to run: inpaint, denoise, deblur, x4 (default: all)")
     ap.add_argument("--panel", help="write a PNG: per damage, for 3 images, damaged | best classical | gantool | clean")
+    ap.add_argument("--pix2pix", action="append", default=[], metavar="KIND=FILE",
+                    help="a learned restorer (train-pix2pix --task restore) for one damage kind")
     ap.add_argument("--write-train", metavar="NPZ", help="write Fashion-MNIST's training set as an .npz and stop")
     args = ap.parse_args()
     if args.write_train:
         np.savez(args.write_train, images=idx_images(FASHION / "train-images-idx3-ubyte.gz"),
                  labels=idx_labels(FASHION / "train-labels-idx1-ubyte.gz"))
         return
+    if not args.model:
+        ap.error("--model is required")
     if args.threads:
         torch.set_num_threads(args.threads)
 
+    learned = dict(v.split("=", 1) for v in args.pix2pix)
     images, what = held_out()
     loaded = loader.load(args.model, torch.device("cpu"), kinds=("gan",))
     G, norm, cfg = loaded["generator"], loaded.normalization, loaded.config
@@ -198,6 +220,8 @@ def main() -> None:
         results["gantool restore"] = (restored, sec)
         if known is not None or damage.downsample > 1 or damage.gray:
             results["gantool restore --paste-known"] = (paste_known(restored, damaged, damage, known), sec)
+        if kind in learned:
+            results["pix2pix --task restore"] = apply_translator(learned[kind], damaged)
         scores = {name: psnr_ssim(x, evaluate) for name, (x, _) in results.items()}
         for name, (p, s) in scores.items():
             print(f"| {label} | {name} | {p:.2f} | {s:.4f} | {results[name][1]:.4f} |")
@@ -206,8 +230,13 @@ def main() -> None:
         ours = max((n for n in scores if n.startswith("gantool")), key=lambda n: scores[n][0])
         print(f"| {label} | **gantool - best classical** | **{scores[ours][0] - scores[classic][0]:+.2f}** | "
               f"{scores[ours][1] - scores[classic][1]:+.4f} | |")
+        if kind in learned:
+            p2p = scores["pix2pix --task restore"]
+            print(f"| {label} | **pix2pix - best classical** | **{p2p[0] - scores[classic][0]:+.2f}** | "
+                  f"{p2p[1] - scores[classic][1]:+.4f} | |")
+        learned_col = [results["pix2pix --task restore"][0][:3]] if kind in learned else []
         panel_rows.append([results["damaged input"][0][:3], results[classic][0][:3], results[ours][0][:3],
-                           evaluate[:3]])
+                           *learned_col, evaluate[:3]])
     if args.panel:
         from torchvision.utils import make_grid
 
@@ -217,11 +246,11 @@ def main() -> None:
         for row in panel_rows:  # per damage: image 1 (damaged, classical, gantool, clean), image 2 ...
             for i in range(3):
                 tiles += [col[i] for col in row]
-        grid = make_grid(torch.stack(tiles), nrow=12, padding=2, pad_value=1.0)
+        grid = make_grid(torch.stack(tiles), nrow=3 * len(panel_rows[0]), padding=2, pad_value=1.0)
         grid = torch.nn.functional.interpolate(grid[None], scale_factor=3, mode="nearest")[0]
         Path(args.panel).write_bytes(png_bytes(to_uint8(grid[:cfg.channels])))
-        print(f"\npanel: {args.panel} (rows: {', '.join(label for label, _, _ in DAMAGES)}; per image: damaged | best classical | gantool | "
-              "clean)")
+        print(f"\npanel: {args.panel} (rows: {', '.join(label for label, _, _ in DAMAGES)}; per image: damaged | best classical | gantool "
+              f"{'| pix2pix ' if learned else ''}| clean)")
 
 
 if __name__ == "__main__":

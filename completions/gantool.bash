@@ -17,7 +17,7 @@ _gantool() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} cmd="" words i
     # the command is the first word that names one
     for ((i = 1; i < COMP_CWORD; i++)); do
-        case ${COMP_WORDS[i]} in train|sample|interpolate|arithmetic|invert|restore|train-encoder|train-classifier|classify|layers|saliency|adversarial|visualize-class|extract-features|svm|evaluate|compare|info) cmd=${COMP_WORDS[i]}; break ;; esac
+        case ${COMP_WORDS[i]} in train|sample|interpolate|arithmetic|invert|restore|train-encoder|train-classifier|classify|layers|saliency|adversarial|visualize-class|extract-features|svm|evaluate|compare|train-pix2pix|train-cyclegan|translate|blend|info) cmd=${COMP_WORDS[i]}; break ;; esac
     done
     # the value of the option before the cursor
     case "$cmd:$prev" in
@@ -143,7 +143,12 @@ _gantool() {
         train-classifier:-e|train-classifier:--epochs) COMPREPLY=(); return ;;
         train-classifier:-b|train-classifier:--batch-size) COMPREPLY=(); return ;;
         train-classifier:--lr) COMPREPLY=(); return ;;
+        train-classifier:--lr-schedule) COMPREPLY=($(compgen -W "one-cycle dann" -- "$cur")); return ;;
         train-classifier:--weight-decay) COMPREPLY=(); return ;;
+        train-classifier:--adapt) _gantool_files; COMPREPLY+=($(compgen -W "digits mnist fashion-mnist cifar10 svhn" -- "$cur")); return ;;
+        train-classifier:--alpha) COMPREPLY=(); return ;;
+        train-classifier:--alpha-gamma) COMPREPLY=(); return ;;
+        train-classifier:--features-png) _gantool_files; return ;;
         train-classifier:--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
         train-classifier:--seed) COMPREPLY=(); return ;;
         train-classifier:--threads) COMPREPLY=(); return ;;
@@ -254,6 +259,77 @@ _gantool() {
         compare:--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
         compare:--seed) COMPREPLY=(); return ;;
         compare:--threads) COMPREPLY=(); return ;;
+        train-pix2pix:--data-root) _gantool_files; return ;;
+        train-pix2pix:--out) _gantool_files; return ;;
+        train-pix2pix:-d|train-pix2pix:--data) _gantool_files; COMPREPLY+=($(compgen -W "digits mnist fashion-mnist cifar10 svhn" -- "$cur")); return ;;
+        train-pix2pix:--task) COMPREPLY=($(compgen -W "paired colorize restore" -- "$cur")); return ;;
+        train-pix2pix:--direction) COMPREPLY=($(compgen -W "a2b b2a" -- "$cur")); return ;;
+        train-pix2pix:--image-size) COMPREPLY=(); return ;;
+        train-pix2pix:--load-size) COMPREPLY=(); return ;;
+        train-pix2pix:--ngf) COMPREPLY=(); return ;;
+        train-pix2pix:--ndf) COMPREPLY=(); return ;;
+        train-pix2pix:--norm) COMPREPLY=($(compgen -W "batch instance" -- "$cur")); return ;;
+        train-pix2pix:--dropout) COMPREPLY=(); return ;;
+        train-pix2pix:--d-layers) COMPREPLY=(); return ;;
+        train-pix2pix:--loss) COMPREPLY=($(compgen -W "nonsaturating lsgan hinge" -- "$cur")); return ;;
+        train-pix2pix:--gan-weight) COMPREPLY=(); return ;;
+        train-pix2pix:--l1-weight) COMPREPLY=(); return ;;
+        train-pix2pix:--label-smoothing) COMPREPLY=(); return ;;
+        train-pix2pix:--lr) COMPREPLY=(); return ;;
+        train-pix2pix:--beta1) COMPREPLY=(); return ;;
+        train-pix2pix:--beta2) COMPREPLY=(); return ;;
+        train-pix2pix:-e|train-pix2pix:--epochs) COMPREPLY=(); return ;;
+        train-pix2pix:--decay-epochs) COMPREPLY=(); return ;;
+        train-pix2pix:-b|train-pix2pix:--batch-size) COMPREPLY=(); return ;;
+        train-pix2pix:--mask) _gantool_files; COMPREPLY+=($(compgen -W "center random:0.5" -- "$cur")); return ;;
+        train-pix2pix:--blur) COMPREPLY=(); return ;;
+        train-pix2pix:--noise) COMPREPLY=(); return ;;
+        train-pix2pix:--downsample) COMPREPLY=(); return ;;
+        train-pix2pix:--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
+        train-pix2pix:--seed) COMPREPLY=(); return ;;
+        train-pix2pix:--threads) COMPREPLY=(); return ;;
+        train-cyclegan:--data-root) _gantool_files; return ;;
+        train-cyclegan:--out) _gantool_files; return ;;
+        train-cyclegan:-d|train-cyclegan:--data) _gantool_files; COMPREPLY+=($(compgen -W "digits mnist fashion-mnist cifar10 svhn" -- "$cur")); return ;;
+        train-cyclegan:--data-a) _gantool_files; COMPREPLY+=($(compgen -W "digits mnist fashion-mnist cifar10 svhn" -- "$cur")); return ;;
+        train-cyclegan:--data-b) _gantool_files; COMPREPLY+=($(compgen -W "digits mnist fashion-mnist cifar10 svhn" -- "$cur")); return ;;
+        train-cyclegan:--image-size) COMPREPLY=(); return ;;
+        train-cyclegan:--load-size) COMPREPLY=(); return ;;
+        train-cyclegan:--ngf) COMPREPLY=(); return ;;
+        train-cyclegan:--ndf) COMPREPLY=(); return ;;
+        train-cyclegan:--n-blocks) COMPREPLY=(); return ;;
+        train-cyclegan:--norm) COMPREPLY=($(compgen -W "batch instance" -- "$cur")); return ;;
+        train-cyclegan:--d-layers) COMPREPLY=(); return ;;
+        train-cyclegan:--loss) COMPREPLY=($(compgen -W "nonsaturating lsgan hinge" -- "$cur")); return ;;
+        train-cyclegan:--cycle-weight) COMPREPLY=(); return ;;
+        train-cyclegan:--identity) COMPREPLY=(); return ;;
+        train-cyclegan:--pool-size) COMPREPLY=(); return ;;
+        train-cyclegan:--lr) COMPREPLY=(); return ;;
+        train-cyclegan:--beta1) COMPREPLY=(); return ;;
+        train-cyclegan:--beta2) COMPREPLY=(); return ;;
+        train-cyclegan:-e|train-cyclegan:--epochs) COMPREPLY=(); return ;;
+        train-cyclegan:--decay-epochs) COMPREPLY=(); return ;;
+        train-cyclegan:-b|train-cyclegan:--batch-size) COMPREPLY=(); return ;;
+        train-cyclegan:--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
+        train-cyclegan:--seed) COMPREPLY=(); return ;;
+        train-cyclegan:--threads) COMPREPLY=(); return ;;
+        translate:-m|translate:--model) _gantool_files; return ;;
+        translate:--reference) _gantool_files; return ;;
+        translate:-o|translate:--output) _gantool_files; return ;;
+        translate:--out-dir) _gantool_files; return ;;
+        translate:--direction) COMPREPLY=($(compgen -W "a2b b2a" -- "$cur")); return ;;
+        translate:--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
+        translate:--seed) COMPREPLY=(); return ;;
+        translate:--threads) COMPREPLY=(); return ;;
+        blend:--out-dir) _gantool_files; return ;;
+        blend:-o|blend:--output) _gantool_files; return ;;
+        blend:--data-root) _gantool_files; return ;;
+        blend:-d|blend:--data) _gantool_files; COMPREPLY+=($(compgen -W "digits mnist fashion-mnist cifar10 svhn" -- "$cur")); return ;;
+        blend:--photos) _gantool_files; return ;;
+        blend:--image-size) COMPREPLY=(); return ;;
+        blend:--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
+        blend:--seed) COMPREPLY=(); return ;;
+        blend:--threads) COMPREPLY=(); return ;;
         info:--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
         info:--seed) COMPREPLY=(); return ;;
         info:--threads) COMPREPLY=(); return ;;
@@ -267,7 +343,7 @@ _gantool() {
         'invert') words="-m --model --init -c --class -o --output --out-dir --latents --steps --lr --loss --prior --restarts --perceptual --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'restore') words="-m --model --reference --init -c --class -o --output --out-dir --latents --mask --blur --noise --downsample --gray --no-gray --steps --lr --loss --prior --restarts --variants --simulate --paste-known --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'train-encoder') words="-m --model -o --output --steps --batch-size --lr --ndf --device --seed --threads -q --quiet --json --debug -h --help" ;;
-        'train-classifier') words="-o --output --data-root --download -d --data --image-size --channels --holdout --width -e --epochs -b --batch-size --lr --weight-decay --augment --no-augment --device --seed --threads -q --quiet --json --debug -h --help" ;;
+        'train-classifier') words="-o --output --data-root --download -d --data --image-size --channels --holdout --width -e --epochs -b --batch-size --lr --lr-schedule --weight-decay --augment --no-augment --adapt --alpha --alpha-gamma --compare-source-only --no-compare-source-only --features-png --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'classify') words="-m --model --pretrained --weights -k --top --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'layers') words="-m --model --pretrained --weights --leaves --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'saliency') words="-m --model --pretrained --weights --out-dir -o --output --method --target -l --layer --samples --noise --ig-steps --baseline --deletion-steps --fill --sanity --colormap --device --seed --threads -q --quiet --json --debug -h --help" ;;
@@ -277,15 +353,19 @@ _gantool() {
         'svm') words="-o --output --out-dir -m --model --test --confusion --held-out -C --C --pca --scale --kernel --solver --folds --holdout --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'evaluate') words="-m --model -d --data --data-root --download --stats --save-stats -f --features --pretrained --weights -n --count -l --layer --neighbours --kid-subset --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'compare') words="-o --output --html --smooth --x --epoch --device --seed --threads -q --quiet --json --debug -h --help" ;;
+        'train-pix2pix') words="--data-root --download --out --resume --force -d --data --task --direction --image-size --load-size --random-crop --no-random-crop --flip --no-flip --ngf --ndf --norm --dropout --d-layers --loss --gan-weight --l1-weight --label-smoothing --lr --beta1 --beta2 -e --epochs --decay-epochs -b --batch-size --mask --blur --noise --downsample --gray --no-gray --device --seed --threads -q --quiet --json --debug -h --help" ;;
+        'train-cyclegan') words="--data-root --download --out --resume --force -d --data --data-a --data-b --image-size --load-size --random-crop --no-random-crop --flip --no-flip --ngf --ndf --n-blocks --norm --d-layers --loss --cycle-weight --identity --pool-size --lr --beta1 --beta2 -e --epochs --decay-epochs -b --batch-size --device --seed --threads -q --quiet --json --debug -h --help" ;;
+        'translate') words="-m --model --reference -o --output --out-dir --ab --no-ab --direction --self-reference --no-self-reference --dropout --no-dropout --device --seed --threads -q --quiet --json --debug -h --help" ;;
+        'blend') words="--out-dir -o --output --data-root --download -d --data --photos --image-size --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'info') words="--device --seed --threads -q --quiet --json --debug -h --help" ;;
     esac
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$words" -- "$cur"))
     elif [[ -z $cmd ]]; then
-        COMPREPLY=($(compgen -W "train sample interpolate arithmetic invert restore train-encoder train-classifier classify layers saliency adversarial visualize-class extract-features svm evaluate compare info" -- "$cur"))
+        COMPREPLY=($(compgen -W "train sample interpolate arithmetic invert restore train-encoder train-classifier classify layers saliency adversarial visualize-class extract-features svm evaluate compare train-pix2pix train-cyclegan translate blend info" -- "$cur"))
     elif [[ $cmd == svm ]] && _gantool_none_of "train predict evaluate" "${COMP_WORDS[@]:i+1:COMP_CWORD-i-1}"; then
         COMPREPLY=($(compgen -W "train predict evaluate" -- "$cur"))
-    elif [[ " interpolate arithmetic invert restore classify layers saliency adversarial extract-features svm evaluate compare info " == *" $cmd "* ]]; then
+    elif [[ " interpolate arithmetic invert restore classify layers saliency adversarial extract-features svm evaluate compare translate info " == *" $cmd "* ]]; then
         _gantool_files
     fi
 }

@@ -80,3 +80,25 @@ def confusion_png(matrix, classes: list[str], title: str = "") -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
+
+
+def curves_png(rows: list[dict], panels: list[tuple[str, list[tuple[str, str]]]]) -> bytes:
+    """Panels of curves over training steps, one above the other: (y label, [(column, legend), ...])."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    steps = [r["step"] for r in rows]
+    fig = Figure(figsize=(8, 3 * len(panels)), dpi=100, layout="constrained")
+    axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, (label, curves) in zip(axes, panels):
+        for column, legend in curves:
+            ax.plot(steps, [r[column] for r in rows], label=legend)
+        ax.set_ylabel(label)
+        ax.legend()
+        ax.grid(alpha=0.3)
+    axes[-1].set_xlabel("generator step")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()

@@ -101,7 +101,7 @@ def bash_complete(line: str) -> list[str]:
     return out.stdout.split()
 
 
-@pytest.mark.parametrize("line, expected", [("gantool tr", ["train", "train-encoder", "train-classifier"]), ("gantool train --lo", ["--loss", "--log-every"]),
+@pytest.mark.parametrize("line, expected", [("gantool tr", ["train", "train-encoder", "train-classifier", "train-pix2pix", "train-cyclegan", "translate"]), ("gantool train --lo", ["--loss", "--log-every"]),
                                             ("gantool train --loss ", ["nonsaturating", "saturating", "lsgan", "hinge", "wgan-gp"]),
                                             ("gantool --seed 1 train --loss w", ["wgan-gp"]),
                                             ("gantool train --epochs ", []),

@@ -78,3 +78,24 @@ def test_sweep_runs_end_to_end(tmp_path):
     assert (tmp_path / "compare.html").read_text().count("data:image/png;base64,") == 4  # curves + 3 grids
     rows = [line for line in (tmp_path / "compare.jsonl").read_text().splitlines() if line]
     assert len(rows) == 3
+
+
+def test_pix2pix_runs_end_to_end(tmp_path):
+    run_example("pix2pix.sh", tmp_path)
+    assert Image.open(tmp_path / "pix2pix-out" / "crop.png").size == (257, 200)
+    assert Image.open(tmp_path / "compare.png").size[0] > 0
+    assert (tmp_path / "inpaint" / "model.safetensors").exists()
+
+
+def test_domain_adaptation_runs_end_to_end(tmp_path):
+    r = run_example("domain_adaptation.sh", tmp_path, GANTOOL_THREADS="1")
+    assert "DANN to" in r.stdout and "source only" in r.stdout and "domain head" in r.stdout
+    assert Image.open(tmp_path / "features.png").size == (1200, 600)
+    assert "classified 8 images" in r.stderr
+
+
+def test_cyclegan_runs_end_to_end(tmp_path):
+    run_example("cyclegan.sh", tmp_path)
+    made = Image.open(tmp_path / "a2b" / "digit-21x13.png")
+    assert made.size == (21, 13) and made.mode == "RGB"
+    assert Image.open(tmp_path / "b2a" / "digit-21x13.png").mode == "L"

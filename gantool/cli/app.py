@@ -21,7 +21,7 @@ from gantool.files import claims
 # Adding a command: a module gantool/cli/NAME.py defining NAME(env, ...) with @kit.command, and its
 # name here (a module name; `extract_features` becomes the command `extract-features`).
 COMMANDS = ("train", "sample", "interpolate", "arithmetic", "invert", "restore", "train_encoder", "train_classifier",
-            "classify", "layers", "saliency", "adversarial", "visualize_class", "extract_features", "svm", "evaluate", "compare", "info")
+            "classify", "layers", "saliency", "adversarial", "visualize_class", "extract_features", "svm", "evaluate", "compare", "train_pix2pix", "train_cyclegan", "translate", "blend", "info")
 
 app = typer.Typer(
     name="gantool",

@@ -61,6 +61,9 @@ GLOBALS = (
 COMPLETE = {
     "--device": (DEVICE_CHOICES, False),
     "--data": (BUILTIN, True),
+    "--data-a": (BUILTIN, True),
+    "--data-b": (BUILTIN, True),
+    "--adapt": (BUILTIN, True),
     "--class": ((), False),  # class names live in the model file
     "--mask": (("center", "random:0.5"), True),
     "--C": ((), False),  # numbers, comma-separated
@@ -345,6 +348,24 @@ def load_classifier(env: Env, model: str | None, pretrained: bool = False, weigh
     require(model)
     dev = prepare(env.options.device, env.options.threads)
     return dev, open_classifier(model, dev, pretrained=pretrained, weights=weights, need_weights=need_weights)
+
+
+def run_training(env: Env, trainer, out, stop) -> None:
+    """A translator's training (train-pix2pix, train-cyclegan): its status line, the run with
+    signals turned into a checkpoint first (`stop`, the trainer's StopFlag), the model's path on
+    stdout (--json: the summary)."""
+    from gantool.signals import stop_on_signals
+
+    env.log(trainer.starting(out))
+    done_before = trainer.step
+    with stop_on_signals(stop):
+        summary = trainer.run()
+    if trainer.step > done_before:
+        env.log(f"wrote {trainer.folder.model} after {plural(summary['steps'], 'step')} in {summary['seconds']:.0f}s")
+    if env.options.json:
+        print_json(env, {"model": str(trainer.folder.model), "run": str(out), **summary})
+    else:
+        env.write_text(f"{trainer.folder.model}\n")
 
 
 def print_json(env: Env, obj) -> None:

@@ -32,6 +32,9 @@ MAX_RUNS = 16  # side by side: more is no longer a comparison anyone reads
 _EPOCH = re.compile(r"epoch-(\d+)\.png$")
 
 
+TRAINED_IN_RUNS = ("gan", "translator")  # kinds whose run folders hold losses.csv and samples/epoch-NNNN.png
+
+
 @dataclass
 class Run:
     """One run as its files describe it."""
@@ -59,20 +62,20 @@ def read_run(value: str) -> Run:
     with reading(model, "model file"):
         model.stat()
     header = modelfile.read_header(model)
-    if header.kind not in ("gan", "classifier"):
+    if header.kind not in ("gan", "translator", "classifier"):
         raise GantoolError(f"{value} holds {header.kind} data, not a trained model", "give run folders or model files")
     options = _options(model, header)
     run = Run(value, model, header.kind, options, header.data, {})
     run.curves, rows = _curves(model.parent / LOSSES) if (model.parent / LOSSES).is_file() else ({}, [])
     run.grids = {int(m.group(1)): p for p in sorted((model.parent / SAMPLES).glob("epoch-*.png"))
-                 if (m := _EPOCH.search(p.name))} if header.kind == "gan" else {}
+                 if (m := _EPOCH.search(p.name))} if header.kind in TRAINED_IN_RUNS else {}
     run.numbers = _numbers(header.training, rows)
     return run
 
 
 def missing(run: Run) -> list[str]:
-    """What a GAN run folder lacks for a full comparison, by file name."""
-    if run.kind != "gan":
+    """What a run folder (a GAN's or a translator's) lacks for a full comparison, by file name."""
+    if run.kind not in TRAINED_IN_RUNS:
         return []
     return [name for name, there in ((str(run.folder / LOSSES), bool(run.curves)),
                                      (str(run.folder / SAMPLES) + "/", bool(run.grids))) if not there]

@@ -22,7 +22,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from gantool.errors import BadValue, GantoolError, flag
+from gantool.errors import BadValue, GantoolError, Stopped, flag
 from gantool.files import modelfile
 from gantool.files.writing import atomic_write, check_folder_writable, cannot_write, write_in
 
@@ -33,8 +33,13 @@ FID_FIELD = "fid"  # a last column once a run measures FID (train --eval-every),
 
 
 class RunFolder:
-    def __init__(self, path: str | os.PathLike):
+    """`kind`: what model.safetensors holds (a GAN; a translator for gantool.translation's trainer);
+    `fields`: losses.csv's columns; `plot`: rows -> losses.png (default: the GAN's loss plot)."""
+
+    def __init__(self, path: str | os.PathLike, kind: str = modelfile.KIND_GAN, fields: list[str] | None = None,
+                 plot=None):
         self.path = Path(path)
+        self.kind, self.fields, self.plot = kind, fields or CSV_FIELDS, plot
         self._clear_old_run = False  # --force: remove the old run's leftovers at the first checkpoint
         self._created = False
 
@@ -116,16 +121,29 @@ class RunFolder:
             raise cannot_write(self.path, e) from None
         modelfile.save(self.checkpoint, modelfile.KIND_CHECKPOINT, ckpt_tensors, config, data, training,
                        extra={"resume": json.dumps(resume)})
-        modelfile.save(self.model, modelfile.KIND_GAN, tensors, config, data, training)
+        modelfile.save(self.model, self.kind, tensors, config, data, training)
         if self._clear_old_run:  # the new run now has its first checkpoint: the old one's grids and losses go
             for f in (self.path / SAMPLES_DIR).glob("epoch-*.png"):
                 f.unlink(missing_ok=True)
             self.best.unlink(missing_ok=True)
             self._clear_old_run = False
         if best is not None:
-            modelfile.save(self.best, modelfile.KIND_GAN, tensors, config, data, {**training, "selection": best})
+            modelfile.save(self.best, self.kind, tensors, config, data, {**training, "selection": best})
         self._created = False
         self.write_losses(rows, loss_label)
+
+    def stopped(self, step: int, total: int, terminated: bool) -> Stopped:
+        """A stop asked for by a signal, once the checkpoint of `step` is written."""
+        why = "stopped by SIGTERM" if terminated else "interrupted"
+        return Stopped(f"{why} at step {step}/{total}; saved {self.checkpoint}", f"continue with {flag('resume')}",
+                       terminated=terminated)
+
+    def stopped_at_once(self, step: int, last_good: int | None, terminated: bool) -> Stopped:
+        """A second signal: stopped without saving; what the folder still holds."""
+        kept = (f"{self.checkpoint} holds step {last_good}, consistent with the other files"
+                if last_good is not None else f"nothing was written to {self.path}")
+        return Stopped(f"stopped at once at step {step} without saving; {kept}",
+                       f"continue with {flag('resume')}" if last_good is not None else None, terminated=terminated)
 
     def load_checkpoint(self, device) -> tuple[modelfile.Header, dict, dict]:
         """(header, resume state, tensors) of the checkpoint."""
@@ -138,7 +156,7 @@ class RunFolder:
 
     def write_losses(self, rows: list[dict], loss_label: str) -> None:
         buf = io.StringIO()
-        fields = CSV_FIELDS + [FID_FIELD] * any(r.get(FID_FIELD) is not None for r in rows)
+        fields = self.fields + [FID_FIELD] * any(r.get(FID_FIELD) is not None for r in rows)
         writer = csv.DictWriter(buf, fields, lineterminator="\n", extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
@@ -146,7 +164,7 @@ class RunFolder:
         if rows:
             from gantool.plots import loss_plot_png
 
-            atomic_write(self.path / LOSSES_PNG, loss_plot_png(rows, loss_label))
+            atomic_write(self.path / LOSSES_PNG, self.plot(rows) if self.plot else loss_plot_png(rows, loss_label))
         else:
             (self.path / LOSSES_PNG).unlink(missing_ok=True)
 
@@ -157,7 +175,7 @@ class RunFolder:
         try:
             with open(path, newline="") as f:
                 return [{k: (int(v) if k in ("step", "images") else None if k == FID_FIELD and v == "" else float(v))
-                         for k, v in r.items() if k in CSV_FIELDS or k == FID_FIELD} for r in csv.DictReader(f)]
+                         for k, v in r.items() if k in self.fields or k == FID_FIELD} for r in csv.DictReader(f)]
         except (ValueError, TypeError, OSError) as e:
             raise GantoolError(f"cannot read {path}: {e}", "the checkpoint is fine; move the file away to resume "
                                                            "without the old loss history") from None

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from gantool.data.sources import ImageData, load_data
-from gantool.errors import BadValue, GantoolError, Stopped, flag
+from gantool.errors import BadValue, GantoolError, flag
 from gantool.files.images import grid_png
 from gantool.files.modelfile import split_prefix, with_prefix
 from gantool.gan import losses
@@ -282,9 +282,7 @@ class GANTrainer:
                     self._flush(acc, count)
                     self.seconds = time.monotonic() - t0
                     self._save()
-                    why = "stopped by SIGTERM" if self.stop.terminated else "interrupted"
-                    raise Stopped(f"{why} at step {self.step}/{self.total_steps}; saved {self.folder.checkpoint}",
-                                  f"continue with {flag('resume')}", terminated=self.stop.terminated)
+                    raise self.folder.stopped(self.step, self.total_steps, self.stop.terminated)
                 self.G.train()
                 self.D.train()
                 acc += self.train_step()
@@ -312,18 +310,12 @@ class GANTrainer:
                     if epoch % self.grid_every == 0 or self.step == self.total_steps:
                         self._write_grid(epoch)
         except (KeyboardInterrupt, Terminated) as e:  # a second signal: stop now (saves finish first)
-            raise self._hard_stop(terminated=isinstance(e, Terminated)) from None
+            raise self.folder.stopped_at_once(self.step, self.last_good, isinstance(e, Terminated)) from None
         finally:
             self.progress.stop()
             if self.last_good is None:
                 self.folder.abandon()
         return self.summary()
-
-    def _hard_stop(self, terminated: bool) -> Stopped:
-        kept = (f"{self.folder.checkpoint} holds step {self.last_good}, consistent with the other files"
-                if self.last_good is not None else f"nothing was written to {self.out}")
-        return Stopped(f"stopped at once at step {self.step} without saving; {kept}", f"continue with {flag('resume')}"
-                       if self.last_good is not None else None, terminated=terminated)
 
     def _flush(self, acc: torch.Tensor, count: int) -> None:
         """Read the accumulated stats (the one host sync), check them, and log a row."""

@@ -19,6 +19,8 @@ FAMILIES = {
     "dcgan-encoder": "gantool.models.encoder",
     "cnn-classifier": "gantool.models.classifier",
     "torchvision": "gantool.models.zoo",
+    "pix2pix": "gantool.models.pix2pix",
+    "cyclegan": "gantool.models.cyclegan",
 }
 
 # The torchvision classification models gantool takes by name (`-m resnet18`): architecture
