@@ -1,14 +1,15 @@
 """pix2pix figures on real photos: colorization at equal training time, and training throughput.
 
-colorize: the L1-only model (--gan-weight 0) against pix2pix, trained for the same wall time on
+colorize: the L1-only model (--gan-weight 0) against pix2pix, trained for the same time on
 random crops of colour photos that install offline (opencv-doc's examples/data, scikit-image's
 bundled photos, scikit-learn's two), scored on held-out photos never trained on: PSNR and SSIM
 against the true colours, and the ratio of the outputs' colourfulness (Hasler & Suesstrunk) to the
 truth's. Equal time: pix2pix trains --epochs; the L1 model gets the steps that take as long (its
-steps are cheaper, no D), from a timed calibration of both in this process. Writes a panel:
-per held-out photo, gray | L1 | pix2pix | truth.
+steps are cheaper, no D), from a timed calibration of both at the start of this process (on a
+machine whose load changes during the run, the seconds each took can differ: both are printed).
+Writes a panel: per held-out photo, gray | L1 | pix2pix | truth.
 
-    python bench/pix2pix.py colorize [--epochs 40] [--panel docs/pix2pix-colorize.png]
+    python bench/pix2pix.py colorize [--epochs 800] [--gan-weight 1] [--panel docs/pix2pix-colorize.png]
 
 throughput: gantool's trainer (`Pix2PixTrainer.train_step`, data one uint8 tensor, crops and flips
 as one gather, stats kept on the device) against a textbook pix2pix loop of the same networks,
@@ -84,7 +85,8 @@ def colorize(args) -> None:
     def trainer(name: str, epochs: int, decay: int, **kw):
         return start({**common, "epochs": epochs, "decay_epochs": decay, **kw}, {}, work / name, "cpu")
 
-    gan_kw = {"label_smoothing": args.label_smoothing, **({"d_layers": args.d_layers} if args.d_layers else {})}
+    gan_kw = {"label_smoothing": args.label_smoothing, "gan_weight": args.gan_weight,
+              **({"d_layers": args.d_layers} if args.d_layers else {})}
     # calibration: seconds per step of each, in this process
     per_step = {}
     for name, kw in (("gan", gan_kw), ("l1", {"gan_weight": 0.0})):
@@ -98,7 +100,8 @@ def colorize(args) -> None:
     l1_epochs = max(1, round(args.epochs * per_step["gan"] / per_step["l1"]))
     l1 = trainer("l1", l1_epochs // 2, l1_epochs - l1_epochs // 2, gan_weight=0.0)
     print(f"# colorization: {len(train)} training photos squashed to {args.load}x{args.load}, random "
-          f"{args.size}x{args.size} crops, U-Net/PatchGAN width {args.width}, batch {args.batch}; "
+          f"{args.size}x{args.size} crops, U-Net/PatchGAN width {args.width}, batch {args.batch}, pix2pix's GAN weight "
+          f"{args.gan_weight:g} (L1 100); "
           f"{len(held)} held-out photos ({', '.join(held)}) at {args.eval_side}px on the shorter side\n")
     seconds = {}
     for name, t in (("L1 only (--gan-weight 0)", l1), ("pix2pix", gan)):
@@ -285,6 +288,7 @@ def main() -> None:
     c.add_argument("--width", type=int, default=32)
     c.add_argument("--batch", type=int, default=8)
     c.add_argument("--label-smoothing", type=float, default=1.0)
+    c.add_argument("--gan-weight", type=float, default=1.0, help="pix2pix's GAN weight (its L1 weight stays 100)")
     c.add_argument("--d-layers", type=int)
     c.add_argument("--eval-side", type=int, default=128)
     c.add_argument("--panel")

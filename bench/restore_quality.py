@@ -225,7 +225,7 @@ def main() -> None:
         scores = {name: psnr_ssim(x, evaluate) for name, (x, _) in results.items()}
         for name, (p, s) in scores.items():
             print(f"| {label} | {name} | {p:.2f} | {s:.4f} | {results[name][1]:.4f} |")
-        classic = max((n for n in scores if n not in ("damaged input",) and not n.startswith("gantool")),
+        classic = max((n for n in scores if n != "damaged input" and not n.startswith(("gantool", "pix2pix"))),
                       key=lambda n: scores[n][0])
         ours = max((n for n in scores if n.startswith("gantool")), key=lambda n: scores[n][0])
         print(f"| {label} | **gantool - best classical** | **{scores[ours][0] - scores[classic][0]:+.2f}** | "
