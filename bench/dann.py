@@ -20,7 +20,6 @@ source only and the upper bound. The budget is stated in the output.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import sys
 import tempfile
@@ -29,19 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from gantool.cli import main
-from gantool.context import Env
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from transfer import gantool  # noqa: E402  (one in-process runner for the benches)
 
 OPENCV = Path("/usr/share/doc/opencv-doc/examples/data")
-
-
-def gantool(*args) -> str:
-    out, err = io.BytesIO(), io.StringIO()
-    code = main([str(a) for a in args], Env(stdin=io.BytesIO(), stdout=out, stderr=err, stdin_isatty=False,
-                                            stdout_isatty=False, stderr_isatty=False))
-    if code != 0:
-        sys.exit(f"gantool {' '.join(map(str, args))} failed: {err.getvalue()}")
-    return out.getvalue().decode()
 
 
 def opencv_digits_npz(sheet: Path, out: Path) -> Path:

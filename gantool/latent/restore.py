@@ -109,16 +109,20 @@ class Damage:
             x = torch.nn.functional.avg_pool2d(x, self.downsample)
         return x
 
-    def simulate(self, clean01: torch.Tensor, known: torch.Tensor | None, seeds: list[int]) -> torch.Tensor:
-        """Damage clean images in [0, 1] as a camera would: the operator, then noise (each image's
-        own generator, from `seeds`), then 8-bit rounding; missing pixels hold mid-gray."""
+    def simulate(self, clean01: torch.Tensor, known: torch.Tensor | None, seeds: list[int] | None = None,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        """Damage clean images in [0, 1] as a camera would: the operator, then noise, then 8-bit
+        rounding; missing pixels hold mid-gray. The noise: each image's own generator, from `seeds`
+        (an image's damage independent of its batch), or one draw from `generator` on the images'
+        device (a training loop's stream: no per-image work, no copy)."""
         import torch
 
         with torch.no_grad():
             y = self.observe(clean01.float())
             if self.noise > 0:
-                noise = torch.stack([torch.randn(y.shape[1:], generator=torch.Generator().manual_seed(s))
-                                     for s in seeds]).to(y.device)
+                noise = (torch.randn(y.shape, generator=generator, device=y.device) if generator is not None else
+                         torch.stack([torch.randn(y.shape[1:], generator=torch.Generator().manual_seed(s))
+                                      for s in seeds]).to(y.device))
                 y = y + self.noise * noise
             y = y.clamp(0, 1).mul(255).round().div(255)
             if known is not None:

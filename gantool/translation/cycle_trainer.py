@@ -27,7 +27,6 @@ ModuleDicts of both generators and both discriminators, so its train() calls rea
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict
 from itertools import chain
 from typing import Callable
@@ -41,7 +40,7 @@ from gantool.files.images import grid_png
 from gantool.files.modelfile import split_prefix, with_prefix
 from gantool.gan import losses
 from gantool.gan.runfolder import RunFolder
-from gantool.gan.trainer import MAX_GRIDS, _load_optimizer, _optimizer_tensors
+from gantool.gan.trainer import _load_optimizer, _optimizer_tensors
 from gantool.models.cyclegan import ROLES, CycleGANConfig, build, default_blocks
 from gantool.progress import NullProgress, Progress
 from gantool.signals import StopFlag
@@ -158,13 +157,7 @@ class CycleGANTrainer(Pix2PixTrainer):
         self.pools = {"a": ImagePool(spec.pool_size), "b": ImagePool(spec.pool_size)}
         self.batches = UnpairedBatches(data, spec.batch_size, crop, spec.seed, self.device, spec.random_crop,
                                        spec.flip)
-        self.noise = torch.Generator(device=self.device).manual_seed(spec.seed)
-        self.step, self.seconds, self.rows = 0, 0.0, []
-        self.last_good: int | None = None
-        self.resumed_at: int | None = None
-        self.total_steps = self.batches.per_epoch * (spec.epochs + spec.decay_epochs)
-        epochs = spec.epochs + spec.decay_epochs
-        self.grid_every = max(1, math.ceil(log_every / self.batches.per_epoch), math.ceil(epochs / MAX_GRIDS))
+        self._run_state(spec, log_every)
         self.fixed = [self._centre(x) for x in (data.held_a, data.held_b)]
         self.joint = spec.norm == "instance"
         if not data.held_out:

@@ -132,16 +132,20 @@ class Pix2PixTrainer:
         self.opt_d = torch.optim.Adam(self.D.parameters(), **adam)
         self.loss = losses.get(spec.loss)
         self.batches = PairBatches(pairs, spec.batch_size, crop, spec.seed, self.device, spec.random_crop, spec.flip)
+        self._run_state(spec, log_every)
+        self.fixed = self._grid_inputs()
+        if not pairs.held_out:
+            warn(f"{pairs.name} has too few pairs to hold any out: the grids show training pairs")
+
+    def _run_state(self, spec, log_every: int) -> None:
+        """The noise generator, the step counters and the budget (after self.batches is set)."""
         self.noise = torch.Generator(device=self.device).manual_seed(spec.seed)
         self.step, self.seconds, self.rows = 0, 0.0, []
         self.last_good: int | None = None
         self.resumed_at: int | None = None
-        self.total_steps = self.batches.per_epoch * (spec.epochs + spec.decay_epochs)
         epochs = spec.epochs + spec.decay_epochs
+        self.total_steps = self.batches.per_epoch * epochs
         self.grid_every = max(1, math.ceil(log_every / self.batches.per_epoch), math.ceil(epochs / MAX_GRIDS))
-        self.fixed = self._grid_inputs()
-        if not pairs.held_out:
-            warn(f"{pairs.name} has too few pairs to hold any out: the grids show training pairs")
 
     def starting(self, out) -> str:
         """The status line before the first step: what is trained, or where a resumed run stands."""
@@ -160,13 +164,16 @@ class Pix2PixTrainer:
                 f"({self.pairs.num_pairs} pairs)")
 
     # ---- pairs ------------------------------------------------------------------------------
-    def model_pair(self, a01: torch.Tensor, b01: torch.Tensor | None, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """(G's input, its target) in the model's range from images in [0, 1]."""
+    def model_pair(self, a01: torch.Tensor, b01: torch.Tensor | None, fixed: bool = False) -> tuple[torch.Tensor,
+                                                                                                   torch.Tensor]:
+        """(G's input, its target) in the model's range from images in [0, 1]. A restorer's damage
+        noise comes from the noise generator, or with `fixed` (the grids' held-out inputs) from
+        seeds of their own, the same every epoch."""
         if self.spec.task == "paired":
             return self.sides.encode(a01), self.sides.target(b01)
         if self.spec.task == "restore":
-            seeds = [(self.spec.seed * 1_000_003 + step * 4099 + i) % 2**63 for i in range(a01.shape[0])]
-            observed = self.damage.simulate(a01, self.known, seeds)
+            seeds = [self.spec.seed + i for i in range(a01.shape[0])] if fixed else None
+            observed = self.damage.simulate(a01, self.known, seeds, None if fixed else self.noise)
             return self.sides.encode(observed), self.sides.target(a01)
         return self.sides.encode(a01), self.sides.target(a01)
 
@@ -192,7 +199,7 @@ class Pix2PixTrainer:
             for group in opt.param_groups:
                 group["lr"] = lr
         a01, b01 = self.batches.get(self.step, self.noise)
-        real_a, real_b = self.model_pair(a01, b01, self.step)
+        real_a, real_b = self.model_pair(a01, b01)
         fake_b = self.G(real_a)
         if self.gan:
             d_fake = self.D(torch.cat([real_a, fake_b.detach()], 1))
@@ -281,7 +288,7 @@ class Pix2PixTrainer:
     def translate_grid(self) -> bytes:
         """The fixed held-out inputs: a row each, input | output | target, in [0, 1]."""
         a01, b01 = self.fixed
-        real_a, real_b = self.model_pair(a01, b01, -1)
+        real_a, real_b = self.model_pair(a01, b01, fixed=True)
         self.G.eval()
         fake = self.G(real_a)
         self.G.train()
