@@ -53,17 +53,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 from pix2pix import best_rounds  # noqa: E402
-from restore_quality import idx_images, idx_labels  # noqa: E402
+from real_data import fashion as _split, opencv_digits  # noqa: E402  (Fashion-MNIST's train or test split)
 
-FASHION = Path("/usr/share/datasets/fashion-mnist")
-OPENCV = Path("/usr/share/doc/opencv-doc/examples/data")
 SNEAKER, BOOT = 7, 9
-
-
-def _split(which: str) -> tuple[np.ndarray, np.ndarray]:
-    prefix = "train" if which == "train" else "t10k"
-    return (idx_images(FASHION / f"{prefix}-images-idx3-ubyte.gz"),
-            idx_labels(FASHION / f"{prefix}-labels-idx1-ubyte.gz"))
 
 
 def _judge(args, work: Path) -> str:
@@ -178,9 +170,8 @@ def digits(args) -> None:
     from pix2pix import photos
 
     work = Path(tempfile.mkdtemp(prefix="cyclegan-digits-"))
-    sheet = np.asarray(Image.open(OPENCV / "digits.png").convert("L"))
-    cells = sheet.reshape(50, 20, 100, 20).transpose(0, 2, 1, 3)  # 50 rows of 100 digits, 5 rows a class
-    labels = np.repeat(np.arange(10), 500).reshape(50, 100)
+    digits, labels = opencv_digits("all")
+    cells, labels = digits.reshape(50, 100, 20, 20), labels.reshape(50, 100)  # 50 rows of 100, 5 rows a class
     gray, colour_src = cells[:, 0::2].reshape(-1, 20, 20), cells[:, 1::2].reshape(-1, 20, 20)
     gl, cl = labels[:, 0::2].reshape(-1), labels[:, 1::2].reshape(-1)
     classes = np.array([str(i) for i in range(10)])

@@ -29,21 +29,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from real_data import OPENCV, opencv_digits, write_npz  # noqa: E402
 from transfer import gantool  # noqa: E402  (one in-process runner for the benches)
 
-OPENCV = Path("/usr/share/doc/opencv-doc/examples/data")
 
-
-def opencv_digits_npz(sheet: Path, out: Path) -> Path:
-    """digits.png -> .npz: images uint8 (5000, 20, 20), labels 0..9 (5 rows of 100 per class)."""
-    from PIL import Image
-
-    page = np.array(Image.open(sheet).convert("L"))
-    rows, cols = page.shape[0] // 20, page.shape[1] // 20
-    images = page[:rows * 20, :cols * 20].reshape(rows, 20, cols, 20).transpose(0, 2, 1, 3).reshape(-1, 20, 20)
-    labels = np.repeat(np.arange(rows) // (rows // 10), cols).astype(np.int64)
-    np.savez(out, images=images, labels=labels, classes=np.array([str(i) for i in range(10)]))
-    return out
+def opencv_digits_npz(out: Path) -> Path:
+    """digits.png -> .npz: images uint8 (5000, 1, 20, 20), labels 0..9 (5 rows of 100 per class)."""
+    images, labels = opencv_digits("all")
+    return write_npz(out, images, labels, [str(i) for i in range(10)])
 
 
 def colour_photos(folder: Path, out: Path) -> list[str]:
@@ -91,7 +84,7 @@ def upper_bound(work: Path, target: Path, seed: int, common: list, holdout: floa
 def run(args) -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-dann-"))
     t = ("--threads", args.threads)
-    source = opencv_digits_npz(OPENCV / "digits.png", work / "source.npz")
+    source = opencv_digits_npz(work / "source.npz")
     photos = colour_photos(OPENCV, work / "photos")
     target = work / "target.npz"
     gantool(*t, "--seed", "0", "-q", "blend", "--data", source, "--photos", work / "photos", "-o", target)

@@ -2,6 +2,14 @@
 same steps, in the same run. Prints images/second of each, the ratio, and the mean PSNR of each.
 
     python bench/invert_speed.py [--model FILE] [--images 256] [--steps 300] [--loop-images 16] [--encoder]
+    python bench/invert_speed.py --generated [--model FILE] [--generated-images 64] --threads 1
+
+With --generated: convergence instead of throughput. The model draws --generated-images images
+(seeded, rounded to 8 bits as a PNG would be), so a latent that reproduces each exists; each is
+inverted at the previous defaults, spelled out as options (300 Adam steps, no L-BFGS: the
+reference) and at today's defaults (gantool.latent.invert.InvertSettings()), in the same run.
+Prints the mean and worst PSNR of each, its seconds and the time ratio, and beside them the PSNR
+of the same search on as many real digits (bounded by what the generator can draw).
 
 With --encoder (an encoder beside the model, from `gantool train-encoder`): the steps an encoder
 start needs to reach the mean PSNR that 1,000 random-start steps reach, on --encoder-images images.
@@ -39,6 +47,8 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--encoder", action="store_true", help="also measure --init encoder against random starts")
     p.add_argument("--encoder-images", type=int, default=64)
+    p.add_argument("--generated", action="store_true", help="PSNR on images the model drew, old and new defaults")
+    p.add_argument("--generated-images", type=int, default=64)
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -50,10 +60,14 @@ def main() -> int:
     data = load_data("digits", channels=cfg.channels, image_size=cfg.image_size)
     g = torch.Generator().manual_seed(0)
     pick = torch.randperm(data.num_images, generator=g)[:args.images]
+    if args.generated:
+        k = args.generated_images
+        real01 = data.images[pick[:k]].float().div(255)
+        return generated(G, norm, real01, data.labels[pick[:k]] if cfg.conditional else None, k)
     target01 = data.images[pick].float().div(255)
     targets = norm.to_model(target01)
     classes = data.labels[pick] if cfg.conditional else None
-    settings = InvertSettings(steps=args.steps)
+    settings = InvertSettings(steps=args.steps, refine=0)  # Adam alone: the throughput of batching
 
     t0 = time.perf_counter()
     batched = invert(G, targets, settings, seed=0, classes=classes)
@@ -81,6 +95,35 @@ def main() -> int:
     return 0
 
 
+REFERENCE = {"steps": 300, "refine": 0, "restarts": 1, "prune": 0}  # the defaults before the L-BFGS finish
+
+
+def generated(G, norm, real01, real_classes, k: int) -> int:
+    """Mean and worst PSNR on k images G drew (8-bit), the reference against today's defaults."""
+    G.eval()
+    with torch.no_grad():
+        z, classes = G.latents(k, generator=torch.Generator().manual_seed(1))
+        gen01 = (norm.from_model(G(z)).clamp(0, 1) * 255).round() / 255
+    now = InvertSettings()
+    runs = [(f"reference ({', '.join(f'{a} {b}' for a, b in REFERENCE.items())})", InvertSettings(**REFERENCE)),
+            (f"defaults (steps {now.steps}, refine {now.refine}, restarts {now.restarts}, prune {now.prune})", now)]
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {G.cfg.image_size}x{G.cfg.image_size}, "
+          f"{k} generated images (8-bit) and {k} real digits, seed 0")
+    print(f"{'settings':<52} {'gen mean':>9} {'gen worst':>9} {'seconds':>8} {'real mean':>9} {'real worst':>10}")
+    seconds = []
+    for name, settings in runs:
+        t0 = time.perf_counter()
+        result = invert(G, norm.to_model(gen01), settings, seed=0, classes=classes)
+        seconds.append(time.perf_counter() - t0)
+        psnr = quality(norm.from_model(result.images), gen01)[0]
+        real = quality(norm.from_model(invert(G, norm.to_model(real01), settings, seed=0, classes=real_classes).images),
+                       real01)[0]
+        print(f"{name:<52} {psnr.mean():>9.2f} {psnr.min():>9.2f} {seconds[-1]:>8.1f} {real.mean():>9.2f} "
+              f"{real.min():>10.2f}", flush=True)
+    print(f"time ratio (defaults / reference, generated images): {seconds[1] / seconds[0]:.2f}")
+    return 0
+
+
 def encoder_steps(args, G, norm, targets, target01, classes) -> None:
     """Steps from the encoder's guess to the PSNR 1,000 random-start steps reach."""
     from gantool.latent.encoder import encode, encoder_path
@@ -97,11 +140,11 @@ def encoder_steps(args, G, norm, targets, target01, classes) -> None:
         result = invert(G, t, settings, seed=0, classes=c, init=init)
         return float(quality(norm.from_model(result.images), t01)[0].mean())
 
-    goal = psnr(InvertSettings(steps=1000), "random")
+    goal = psnr(InvertSettings(steps=1000, refine=0), "random")
     print(f"\nencoder start, {k} images: random start, 1000 steps: {goal:.2f} dB")
     start = encode(E, t)
     for steps in (1, 10, 25, 50, 100, 200, 400, 1000):
-        got = psnr(InvertSettings(steps=steps), start)
+        got = psnr(InvertSettings(steps=steps, refine=0), start)
         print(f"  encoder start, {steps:>4} steps: {got:.2f} dB")
         if got >= goal:
             print(f"encoder start reaches it in {steps} steps: {steps / 1000:.1%} of the random-start steps")

@@ -16,6 +16,13 @@ Data: Fashion-MNIST's test set from the Debian package dataset-fashion-mnist
     python bench/restore_quality.py --model run/model.safetensors [--n 64] [--panel docs/restoration.png]
         [--pix2pix inpaint=hole/model.safetensors --pix2pix x4=x4/model.safetensors ...]
 
+--finetune STEPS adds gantool restore --finetune (Deep Generative Prior: a copy of the generator
+fine-tuned per image after the search, gantool.latent.finetune) from each image's --finetune-average
+best starts: the fine-tuned image of the best start, and the mean of all of them (what
+--finetune-average K keeps), each also with --paste-known where it applies; and a row of undamaged
+held-out images (--clean, on by default with --finetune): the latent search alone against the
+fine-tuned generator, which the search's ceiling (what the generator draws) does not bound.
+
 --pix2pix KIND=FILE adds a learned restorer (`gantool train-pix2pix --task restore` with the same
 damage, trained on the same training set) to that damage's rows: the two roads side by side, the
 generator as a prior searched per image, and a network trained on pairs applied in one pass.
@@ -26,7 +33,6 @@ scikit-image is a bench extra (`pip install -e '.[bench]'`), not a dependency of
 from __future__ import annotations
 
 import argparse
-import gzip
 import os
 import sys
 import time
@@ -36,29 +42,20 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from real_data import FASHION, idx_images, idx_labels  # noqa: E402  (the offline data sets, read in one place)
+from gantool.latent.finetune import FinetuneSettings, finetune_search  # noqa: E402
 from gantool.latent.invert import SearchSettings, image_seed, quality  # noqa: E402
 from gantool.latent.restore import Damage, paste_known, restore  # noqa: E402
 from gantool.models import loader  # noqa: E402
 
-FASHION = Path("/usr/share/datasets/fashion-mnist")
 DAMAGES = [  # (label, kind, the damage as the issue states it)
     ("inpaint (centre hole, half the side)", "inpaint", Damage(mask="center")),
     ("denoise (sigma 0.3)", "denoise", Damage(noise=0.3)),
     ("deblur (sigma 1.5)", "deblur", Damage(blur=1.5)),
     ("x4 upscale", "x4", Damage(downsample=4)),
 ]
-
-
-def idx_images(path: Path) -> np.ndarray:
-    with gzip.open(path) as f:
-        data = f.read()
-    n, h, w = (int.from_bytes(data[i:i + 4], "big") for i in (4, 8, 12))
-    return np.frombuffer(data, np.uint8, offset=16).reshape(n, 1, h, w)
-
-
-def idx_labels(path: Path) -> np.ndarray:
-    with gzip.open(path) as f:
-        return np.frombuffer(f.read(), np.uint8, offset=8).astype(np.int64)
+CLEAN = ("undamaged (--clean)", "clean", Damage())
 
 
 def held_out() -> tuple[np.ndarray, str]:
@@ -171,6 +168,13 @@ def main() -> None:
     ap.add_argument("--panel", help="write a PNG: per damage, for 3 images, damaged | best classical | gantool | clean")
     ap.add_argument("--pix2pix", action="append", default=[], metavar="KIND=FILE",
                     help="a learned restorer (train-pix2pix --task restore) for one damage kind")
+    ap.add_argument("--finetune", type=int, default=0, metavar="STEPS", help="add gantool restore --finetune STEPS")
+    ap.add_argument("--finetune-lr", type=float, default=FinetuneSettings.finetune_lr)
+    ap.add_argument("--finetune-features", type=float, default=FinetuneSettings.finetune_features)
+    ap.add_argument("--finetune-order", default=FinetuneSettings.finetune_order)
+    ap.add_argument("--finetune-average", type=int, default=4, help="best starts fine-tuned per image (default 4)")
+    ap.add_argument("--clean", action=argparse.BooleanOptionalAction, default=None,
+                    help="a row of undamaged images: the search alone against the fine-tuned (default: with --finetune)")
     ap.add_argument("--write-train", metavar="NPZ", help="write Fashion-MNIST's training set as an .npz and stop")
     args = ap.parse_args()
     if args.write_train:
@@ -193,13 +197,21 @@ def main() -> None:
     clean = images.float().div(255)
     evaluate, tuning = clean[:args.n], clean[args.n:]
     settings = SearchSettings(steps=args.steps, restarts=args.restarts)
+    tuning_settings = FinetuneSettings(finetune=args.finetune, finetune_lr=args.finetune_lr,
+                                       finetune_features=args.finetune_features, finetune_order=args.finetune_order)
+    average = min(args.finetune_average, args.restarts)
+    clean_row = args.finetune > 0 if args.clean is None else args.clean
+    tuned = f"--finetune {args.finetune}"
     print(f"# restore quality: {what}, {size}x{size}, {args.n} images scored, classical parameters tuned on "
-          f"{len(tuning)} others; gantool: {args.steps} steps x {args.restarts} restarts; model {args.model}\n")
+          f"{len(tuning)} others; gantool: {args.steps} steps x {args.restarts} restarts"
+          + (f", {tuned} (lr {args.finetune_lr:g}, features {args.finetune_features:g}, {args.finetune_order} side "
+             f"first, the {average} best starts); torch threads {torch.get_num_threads()}" if args.finetune else "")
+          + f"; model {args.model}\n")
     print("| damage | method | PSNR dB | SSIM | s/image |")
     print("|---|---|---|---|---|")
     panel_rows = []
-    for label, kind, damage in DAMAGES:
-        if args.only and kind not in args.only.split(","):
+    for label, kind, damage in DAMAGES + ([CLEAN] if clean_row else []):
+        if args.only and kind not in args.only.split(",") and not (kind == "clean" and args.clean):
             continue
         known = damage.known(size, args.seed)
         missing = (known[0, 0] == 0).numpy() if known is not None else None
@@ -207,29 +219,55 @@ def main() -> None:
         def damage_of(x):
             return damage.simulate(x, known, [image_seed(args.seed, i) for i in x])
 
-        damaged, damaged_tune = damage_of(evaluate), damage_of(tuning)
-        params = tune(kind, damaged_tune.numpy(), tuning.numpy(), damage, missing)
-        results = {"damaged input": (damage.seen(damaged, cfg.channels, size), 0.0)}
-        for name, (restored, sec) in classical(kind, damaged.numpy(), damage, missing, params).items():
-            shown = name + (f" ({params[name]})" if params[name] is not None and kind != "x4" else "")
-            results[shown] = (torch.from_numpy(restored).float(), sec)
+        damaged = damage_of(evaluate)
+        results = {}
+        if kind != "clean":
+            damaged_tune = damage_of(tuning)
+            params = tune(kind, damaged_tune.numpy(), tuning.numpy(), damage, missing)
+            results["damaged input"] = (damage.seen(damaged, cfg.channels, size), 0.0)
+            for name, (restored, sec) in classical(kind, damaged.numpy(), damage, missing, params).items():
+                shown = name + (f" ({params[name]})" if params[name] is not None and kind != "x4" else "")
+                results[shown] = (torch.from_numpy(restored).float(), sec)
         t = time.perf_counter()
         out = restore(G, norm, damaged, damage, known, settings, args.seed)
         sec = (time.perf_counter() - t) / len(damaged)
         restored = norm.from_model(out.images.float())
-        results["gantool restore"] = (restored, sec)
-        if known is not None or damage.downsample > 1 or damage.gray:
+        pastes = known is not None or damage.downsample > 1 or damage.gray
+        results["gantool restore" if kind != "clean" else "gantool invert (latent search)"] = (restored, sec)
+        if pastes:
             results["gantool restore --paste-known"] = (paste_known(restored, damaged, damage, known), sec)
+        if args.finetune:
+            t = time.perf_counter()
+            pick = out.candidate_loss.argsort(1)[:, :average]
+            starts = out.candidates[torch.arange(len(damaged))[:, None], pick]
+            each, _ = finetune_search(loaded, out, damaged, tuning_settings, args.seed, settings.loss,
+                                      damage if kind != "clean" else None, known, latents=starts)
+            per_start = (time.perf_counter() - t) / len(damaged) / average
+            for name, images, cost in ((tuned, each[:, 0], sec + per_start),
+                                       (f"{tuned} --finetune-average {average}", each.mean(1),
+                                        sec + average * per_start)):
+                results[f"gantool {'restore' if kind != 'clean' else 'invert'} {name}"] = (images, cost)
+                if pastes:
+                    results[f"gantool restore {name} --paste-known"] = (paste_known(images, damaged, damage, known),
+                                                                        cost)
         if kind in learned:
             results["pix2pix --task restore"] = apply_translator(learned[kind], damaged)
         scores = {name: psnr_ssim(x, evaluate) for name, (x, _) in results.items()}
         for name, (p, s) in scores.items():
             print(f"| {label} | {name} | {p:.2f} | {s:.4f} | {results[name][1]:.4f} |")
+        searched = max((n for n in scores if n.startswith("gantool") and "finetune" not in n), key=lambda n: scores[n][0])
+        ours = max((n for n in scores if n.startswith("gantool")), key=lambda n: scores[n][0])
+        if kind == "clean":
+            if ours != searched or args.finetune:
+                print(f"| {label} | **fine-tuned - latent search** | **{scores[ours][0] - scores[searched][0]:+.2f}** | "
+                      f"{scores[ours][1] - scores[searched][1]:+.4f} | |")
+            continue
         classic = max((n for n in scores if n != "damaged input" and not n.startswith(("gantool", "pix2pix"))),
                       key=lambda n: scores[n][0])
-        ours = max((n for n in scores if n.startswith("gantool")), key=lambda n: scores[n][0])
-        print(f"| {label} | **gantool - best classical** | **{scores[ours][0] - scores[classic][0]:+.2f}** | "
-              f"{scores[ours][1] - scores[classic][1]:+.4f} | |")
+        for what, name in (("gantool (latent search)", searched),) + ((("gantool --finetune", ours),)
+                                                                     if args.finetune else ()):
+            print(f"| {label} | **{what} - best classical** | **{scores[name][0] - scores[classic][0]:+.2f}** | "
+                  f"{scores[name][1] - scores[classic][1]:+.4f} | |")
         if kind in learned:
             p2p = scores["pix2pix --task restore"]
             print(f"| {label} | **pix2pix - best classical** | **{p2p[0] - scores[classic][0]:+.2f}** | "

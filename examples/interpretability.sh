@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # gantool's classifier inspection: a digits classifier, saliency maps of held-out digits, adversarial
-# digits (targeted PGD and gradient ascent, checked as 8-bit PNGs) and the digit each class draws.
+# digits (targeted PGD, gradient ascent and growing spheres, checked as 8-bit PNGs) and the digit
+# each class draws.
 #
 #   examples/interpretability.sh [WORKDIR]      # about half a minute on a CPU
 #   QUICK=1 examples/interpretability.sh DIR    # small budgets (the test suite runs this)
@@ -37,7 +38,10 @@ gantool adversarial "$work/digits.npy" -m "$MODEL" --method pgd --eps 0.3 --step
     --out-dir "$work/pgd" -o "$work/pgd.png"
 gantool --json adversarial "$work/digits.npy" -m "$MODEL" --method gradient-ascent --target 0 --lattice \
     --out-dir "$work/ascent" > "$work/ascent.jsonl"
+#    And a counterfactual that changes few pixels, without gradients: growing spheres towards class 0.
+gantool --json adversarial "$work/digits.npy" -m "$MODEL" --method growing-spheres --target 0 \
+    --out-dir "$work/spheres" > "$work/spheres.jsonl"
 
 # 5. The digit each class draws, from noise, and the progress of each.
 gantool visualize-class -m "$MODEL" --target all --steps "$steps" -o "$work/classes.png" --strip "$work/progress.png"
-echo "interpretability: see $work/saliency.png, $work/pgd.png, $work/ascent/, $work/classes.png, $work/progress.png" >&2
+echo "interpretability: see $work/saliency.png, $work/pgd.png, $work/ascent/, $work/spheres/, $work/classes.png, $work/progress.png" >&2

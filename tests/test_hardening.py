@@ -239,5 +239,5 @@ def test_the_help_shows_brackets_and_messages_use_the_right_article(gantool, cap
     r = gantool("arithmetic", "--help")  # click prints help on the process's stdout
     assert r.code == 0 and "[0,1,2] the average" in capsys.readouterr().out
     assert (article("encoder"), article("classifier"), article("svm")) == ("an encoder", "a classifier", "an svm")
-    assert (plural(1, "row"), plural(2, "row"), plural(2, "class"), plural(1234, "image")) == \
-        ("1 row", "2 rows", "2 classes", "1,234 images")
+    assert (plural(1, "row"), plural(2, "row"), plural(2, "class"), plural(1234, "image"), plural(2, "epoch"),
+            plural(2, "batch")) == ("1 row", "2 rows", "2 classes", "1,234 images", "2 epochs", "2 batches")

@@ -14,7 +14,7 @@ from gantool.explain.settings import AttackSettings
 COLUMNS = [("image", "image", ""), ("original", "original", ""), ("original_probability", "p", ".3f"),
            ("target", "target", ""), ("final", "final", ""), ("final_probability", "p", ".3f"),
            ("success", "fooled", ""), ("saved_final", "8-bit", ""), ("saved_success", "fooled", ""),
-           ("steps", "steps", ""), ("l2", "L2", ".3f"), ("linf", "Linf", ".3f"), ("linf_255", "/255", "")]
+           ("steps", "steps", ""), ("l0", "L0", ""), ("l2", "L2", ".3f"), ("linf", "Linf", ".3f"), ("linf_255", "/255", "")]
 
 
 @kit.command(settings={"settings": AttackSettings})
@@ -36,21 +36,26 @@ def adversarial(
     """Adversarial examples: images a classifier misreads, a small perturbation away from the originals.
 
     Images are read at the classifier's input size (224 for zoo models, centre-cropped) and the
-    adversarial images come out at that size. Three methods: gradient-ascent (step along the
+    adversarial images come out at that size. Four methods: gradient-ascent (step along the
     L2-normalized gradient of the target's logit until the model predicts the target; each image
-    stops on its own), fgsm (captum's FGSM: one signed step of --eps) and pgd (captum's PGD:
-    --steps signed steps projected into the Linf or L2 ball of radius --eps, from a random start).
-    Without --target, fgsm and pgd are untargeted (any class but the predicted one); --target
-    takes a class (name or index), runner-up, next or least-likely. An image the model already
-    reads as the target is left as it is and reported as such (already_target), not as a success.
+    stops on its own), fgsm (captum's FGSM: one signed step of --eps), pgd (captum's PGD: --steps
+    signed steps projected into the Linf or L2 ball of radius --eps, from a random start) and
+    growing-spheres (no gradient: 8-bit random samples in L2 shells of growing radius until one is
+    read as the target, the closest kept, then its pixels put back to the original's, smallest
+    change first, while the class holds; at most --shells shells of --samples samples, and an image
+    with no counterfactual within them is a failure). Without --target, all but gradient-ascent are
+    untargeted (any class but the predicted one); --target takes a class (name or index),
+    runner-up, next or least-likely. An image the model already reads as the target is left as it
+    is and reported as such (already_target), not as a success.
 
     A saved PNG holds 8-bit pixels, and rounding to 1/255 undoes many attacks, so each image is
     checked twice: the attack's own iterate, and the image rounded (not truncated) to 8 bits; the
-    reported L2 and Linf norms are those of the 8-bit image, in [0, 1] units (Linf also in /255).
-    --lattice keeps every iterate on the 1/255 lattice, so the saved file fools the model as the
-    iterate did. An output is needed: --out-dir, -o, or both. A table on stdout (stderr when the
-    grid takes stdout), or with --json one JSON object per image; the success rates, before and
-    after the rounding, on stderr. --seed (default 0) seeds pgd's random start.
+    reported L0 (pixels changed), L2 and Linf are those of the 8-bit image (L2, Linf in [0, 1]
+    units, Linf also in /255). --lattice keeps every iterate on the 1/255 lattice, so the saved file
+    fools the model as the iterate did. An output is needed: --out-dir, -o, or both. A table on
+    stdout (stderr when the grid takes stdout), or with --json one JSON object per image; the
+    success rates, before and after the rounding, on stderr. --seed (default 0) seeds pgd's random
+    start and growing-spheres' samples (per image, with its pixels: the same in any batch).
     """
     from gantool.explain import jobs
     from gantool.explain.attacks import check_settings
@@ -86,6 +91,10 @@ EXAMPLES = [
      "--out-dir adv/"),
     ("Untargeted FGSM at 8/255 on a photo, for a pretrained resnet18.",
      "gantool adversarial cat.jpg -m resnet18 --pretrained --method fgsm --eps 0.0314 -o cat-fgsm.png"),
+    ("Growing-spheres counterfactuals towards each digit's next class, no gradient needed: 512 samples a shell, "
+     "at most 200 shells; the JSON rows add L0 before and after the sparsity step.",
+     "gantool --json adversarial digits.npy -m digits.safetensors --method growing-spheres --target next "
+     "--samples 512 --shells 200 --out-dir cf/"),
     ("L2 PGD of radius 2.",
      "gantool adversarial x.png -m digits.safetensors --method pgd --norm l2 --eps 2 --steps 100 --out-dir adv/"),
 ]

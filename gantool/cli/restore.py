@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from gantool.cli import kit, search
 from gantool.context import Env
+from gantool.latent.finetune import FinetuneSettings
 from gantool.latent.invert import SearchSettings
 from gantool.latent.restore import Damage
 from gantool.latent.settings import RestoreSettings
 
 
-@kit.command(settings={"damage": Damage, "settings": SearchSettings, "job": RestoreSettings})
+@kit.command(settings={"damage": Damage, "settings": SearchSettings, "job": RestoreSettings,
+                       "finetune": FinetuneSettings})
 def restore(
     env: Env,
     damage: dict,
     settings: dict,
     job: dict,
+    finetune: dict,
     images: search.DamagedImages = None,
     model: kit.Model = None,
     reference: search.Reference = None,
@@ -35,7 +38,8 @@ def restore(
     observed size (the model's size divided by --downsample; other sizes are centre-cropped and
     resized), grayscale under --gray. The table (loss, class, and with a reference the PSNR and
     SSIM of the damaged input and of the restoration) goes to stdout, or to stderr when the latents
-    take stdout; --json prints one JSON object per image instead.
+    take stdout; --json prints one JSON object per image instead. --finetune N then fine-tunes a
+    copy of the generator for each image (the model file is never changed).
     """
     from gantool.latent.jobs import read_restore_inputs, restore_images
     from gantool.latent.outputs import variant_suffixes
@@ -44,33 +48,40 @@ def restore(
 
     # ---- check ----
     model = kit.require_model(model)
-    dmg, opt, rs = _settings(damage, settings, job, reference)
+    ft = FinetuneSettings.checked(finetune)
+    dmg, opt, rs = _settings(damage, settings, job, reference, ft)
     outputs, chunks, references = search.outputs(env, images, output, out_dir, latents,
                                                  variant_suffixes(rs.variants), reference)
     info = loader.inspect(model, kinds=("gan",))
     cfg, seed = info.config, env.options.seed
     dmg.validate(cfg.channels, cfg.image_size)
     search.check_class(class_, model, info)
+    ft.check_model(info)
     search.check_init(init, model)
     hint = "convert it to grayscale first" if cfg.channels == 1 else "add --gray to colorize grayscale images"
     inputs = read_restore_inputs(chunks, references, dmg, rs.simulate, cfg, seed, hint)
     start = search.read_start(env, init, len(inputs.names), cfg)
 
     # ---- work ----
-    dev, loaded = kit.load_generator(env, model)
+    dev, loaded = kit.load_generator(env, model, roles=ft.roles())
     result = restore_images(loaded, info, inputs, dmg, opt, rs.variants, rs.simulate, rs.paste_known, seed,
                             search.classes_for(class_, info, len(inputs.names)), start,
-                            search.load_encoder(init, model, dev), make_progress(env, "restore"))
+                            search.load_encoder(init, model, dev), make_progress(env, "restore"),
+                            ft, make_progress(env, "finetune"))
     result.write(outputs)
     search.print_table(env, result, outputs, cfg.conditional, restore=True)
-    m = result.means
+    env.log(_status(result.means, len(inputs.names), opt, ft, seed))
+
+
+def _status(m: dict, count: int, opt, ft, seed: int) -> str:
+    """The closing line: what was searched, and with a reference the PSNR and SSIM before and after."""
     summary = f": PSNR {m['damaged_psnr']:.2f} -> {m['psnr']:.2f} dB, SSIM {m['damaged_ssim']:.3f} -> " \
               f"{m['ssim']:.3f}" if m else ""
-    env.log(f"restored {kit.plural(len(inputs.names), 'image')} in {opt.steps} steps x "
-            f"{kit.plural(opt.restarts, 'restart')} (seed {seed}){summary}")
+    return (f"restored {kit.plural(count, 'image')} in {opt.steps} steps x {kit.plural(opt.restarts, 'restart')}"
+            f"{ft.summary()} (seed {seed}){summary}")
 
 
-def _settings(damage: dict, settings: dict, job: dict, reference):
+def _settings(damage: dict, settings: dict, job: dict, reference, ft: FinetuneSettings):
     """The damage, the search and the job's settings, checked, and the options that contradict."""
     from gantool.errors import UsageError
 
@@ -81,9 +92,10 @@ def _settings(damage: dict, settings: dict, job: dict, reference):
         raise UsageError("name the damage: --mask, --blur, --noise, --downsample or --gray",
                          "gantool invert fits undamaged images")
     if "restarts" not in settings:
-        settings["restarts"] = min(64, 2 * rs.variants) if rs.variants > 1 else 1
+        settings["restarts"] = min(64, 2 * rs.variants) if rs.variants > 1 else ft.finetune_average if ft.on else 1
     opt = SearchSettings(**settings)
     opt.validate()
+    ft.check_search(opt.restarts, rs.variants)
     if rs.variants > opt.restarts:
         raise UsageError(f"--variants {rs.variants} needs --restarts {rs.variants} or more (given {opt.restarts})")
     if rs.simulate and reference:

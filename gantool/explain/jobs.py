@@ -184,8 +184,9 @@ class AttackJob:
         from gantool.explain.render import to_rgb
         from gantool.files.images import png_bytes, to_uint8
 
+        spheres = self.settings.method == "growing-spheres"  # seeds per image (its pixels): the same in any chunk
         r = attack(self.clf, pixels.to(self.device).float().div(255), self.settings, self.target,
-                   seed=self.seed + done)
+                   seed=self.seed if spheres else self.seed + done)
         shown = to_uint8(amplified(r.perturbation)[0])
         stems = self.stems[done:done + len(names)] if self.stems is not None else None
         for i, stem in enumerate(stems or []):
@@ -209,7 +210,12 @@ class AttackJob:
                "saved_probability": _r(r.saved_probability[i]), "saved_success": bool(r.saved_success[i]),
                "steps": int(r.steps[i]),
                "first_fooled_at": None if int(r.first_fooled[i]) < 0 else int(r.first_fooled[i]),
-               "l2": _r(r.l2[i]), "linf": _r(r.linf[i]), "linf_255": int(round(float(r.linf[i]) * 255))}
+               "l0": int(r.l0[i]), "l2": _r(r.l2[i]), "linf": _r(r.linf[i]),
+               "linf_255": int(round(float(r.linf[i]) * 255))}
+        if r.shell_radius is not None:  # growing-spheres: where its sample was found, and what sparsity undid
+            radius = float(r.shell_radius[i])
+            row["shell_radius"] = None if radius != radius else _r(radius)
+            row["l0_before_sparsity"] = None if radius != radius else int(r.l0_before_sparsity[i])
         if stems is not None:
             row["files"] = _files(self.out_dir, stems[i], ATTACK_FILES)
         return row
@@ -231,6 +237,11 @@ def attack_summary(s: AttackSettings, rows: list[dict], name: str) -> str:
     rate = lambda k: f"{k / n:.1%} ({k}/{n})" if n else "- (0/0)"  # noqa: E731
     kind = "targeted" if s.target is not None else "untargeted"
     budget = "" if s.method == "gradient-ascent" else f" at {s.norm.replace('l', 'L')} eps {s.eps:g}"
+    none = ""
+    if s.method == "growing-spheres":
+        budget = f", {s.samples} samples in at most {s.shells} shells"
+        lost = sum(r.get("shell_radius") is None for r in attacked)
+        none = f"; no counterfactual found for {lost} (more shells or a wider first ball may find one)" if lost else ""
     return (f"{s.method} ({kind}{budget}) on {name}: success {rate(ok)}, after 8-bit rounding {rate(saved)}"
-            + (" on the 1/255 lattice" if s.lattice else "")
+            + (" on the 1/255 lattice" if s.lattice else "") + none
             + (f"; {already} already the target, not attacked" if already else ""))

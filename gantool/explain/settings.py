@@ -58,10 +58,11 @@ class SaliencySettings:
 
 # ---- adversarial examples (gantool adversarial) ------------------------------------------------------
 
-ATTACKS = ("gradient-ascent", "fgsm", "pgd")
+ATTACKS = ("gradient-ascent", "fgsm", "pgd", "growing-spheres")
 NORMS = ("linf", "l2")
 TARGET_RULES = ("runner-up", "next", "least-likely")  # --target values that pick a class per image
-ATTACK, BUDGET = "Attack", "Budget"
+ATTACK, BUDGET, SPHERES = "Attack", "Budget", "Growing spheres"
+MAX_SHELLS, MAX_SHELL_SAMPLES = 10000, 100000
 
 
 @dataclass
@@ -69,8 +70,11 @@ class AttackSettings:
     method: str = setting("pgd", "gradient-ascent: step along the L2-normalized gradient of the target's logit until "
                           "the model predicts it (targeted, unbounded; stops per image); fgsm: one signed-gradient "
                           "step of --eps (Goodfellow et al. 2015, captum's FGSM); pgd: --steps signed steps, each "
-                          "projected back into the --norm ball of radius --eps (Madry et al. 2018, captum's PGD).",
-                          ATTACK, choices=ATTACKS)
+                          "projected back into the --norm ball of radius --eps (Madry et al. 2018, captum's PGD); "
+                          "growing-spheres: random 8-bit samples in spherical shells of growing L2 radius around "
+                          "the image until one is read as the target, the closest kept, then its pixels reset to the "
+                          "original's, smallest change first, while the class holds (Laugel et al. 2018; no "
+                          "gradient).", ATTACK, choices=ATTACKS)
     target: Optional[str] = setting(None, "The class to reach: a name or an index, or per image `runner-up` (its second most "
                                     "probable class), `next` (the predicted class + 1, modulo the classes) or "
                                     "`least-likely` (its least probable class).",
@@ -91,6 +95,16 @@ class AttackSettings:
                             "the model as the iterate did (fgsm, pgd: --eps rounded down and --step-size rounded to "
                             "whole 1/255 steps; gradient-ascent: the model sees the rounded image, the step goes "
                             "to the unrounded one).", BUDGET)
+    shells: int = setting(100, "growing-spheres: the most shells sampled per image, the halvings of the first "
+                          "ball included; an image with no counterfactual within them is reported as a failure.",
+                          SPHERES, ge=1, le=MAX_SHELLS)
+    samples: int = setting(256, "growing-spheres: random samples per shell and image.", SPHERES, ge=1,
+                           le=MAX_SHELL_SAMPLES)
+    shell_width: Optional[float] = setting(None, "growing-spheres: the L2 radius of the first ball, in [0, 1] units: "
+                                           "halved while the ball already holds the target class, then the width "
+                                           "of every shell.", SPHERES, gt=0, le=1000,
+                                           default_help="0.05 x the square root of the pixel count (0.4 for 8x8 "
+                                                        "digits)")
 
     def validate(self) -> None:
         check(self)

@@ -77,9 +77,11 @@ def _class_of(info, latent) -> str | None:
 
 
 def invert_images(loaded, info, targets8, names: list[str], settings, seed: int, classes=None, start="random",
-                  encoder=None, progress=None) -> Searched:
+                  encoder=None, progress=None, finetune=None, finetune_progress=None) -> Searched:
     """Invert uint8 images (N, C, H, W) at the model's size (gantool.latent.invert): `start` a
-    name or starting latents, `encoder` (for `start` "encoder") guesses them instead."""
+    name or starting latents, `encoder` (for `start` "encoder") guesses them instead. With
+    `finetune` (gantool.latent.finetune.FinetuneSettings, on), the images are those of the
+    generator fine-tuned per image from the latents found (the latents stay the search's)."""
     from gantool.latent.encoder import encode
     from gantool.latent.invert import invert, quality
 
@@ -90,10 +92,20 @@ def invert_images(loaded, info, targets8, names: list[str], settings, seed: int,
     result = invert(G, targets, settings, seed, D=loaded.nets.get("discriminator"), classes=classes, init=start,
                     progress=progress)
     recon01, target01 = norm.from_model(result.images.float()).cpu(), targets8.float().div(255)
+    kept = None
+    if finetune is not None and finetune.on:
+        from gantool.latent.finetune import finetune_search
+
+        recon01, steps = finetune_search(loaded, result, target01, finetune, seed, settings.loss,
+                                         progress=finetune_progress)
+        recon01, kept = recon01[:, 0], steps[:, 0].tolist()
     psnr, ssim = quality(recon01, target01)
     rows = [{"image": name, "psnr": round(float(p), 2), "ssim": round(float(s), 4), "loss": float(l),
              "class": _class_of(info, result.latents[i])}
             for i, (name, p, s, l) in enumerate(zip(names, psnr, ssim, result.loss))]
+    if kept is not None:
+        for row, step in zip(rows, kept):
+            row["finetune_step"] = step
     return Searched(rows, result.latents.numpy(), target01, recon01[:, None], target01,
                     {"psnr": float(psnr.mean()), "ssim": float(ssim.mean())}, pairs=True)
 
@@ -149,8 +161,10 @@ def read_restore_inputs(chunks, reference_chunks, damage, simulate: bool, cfg, s
 
 def restore_images(loaded, info, inputs: RestoreInputs, damage, settings, variants: int, simulate: bool,
                    paste_known: bool, seed: int, classes=None, start="random", encoder=None,
-                   progress=None) -> Searched:
-    """Restore (gantool.latent.restore) the images of `inputs`, keeping `variants` per image."""
+                   progress=None, finetune=None, finetune_progress=None) -> Searched:
+    """Restore (gantool.latent.restore) the images of `inputs`, keeping `variants` per image; with
+    `finetune` (gantool.latent.finetune.FinetuneSettings, on), each variant is then redrawn by the
+    generator fine-tuned for it (before --paste-known; the latents stay the search's)."""
     from gantool.latent.encoder import encode
     from gantool.latent.invert import image_seed, quality
     from gantool.latent.restore import keep_variants, paste_known as paste, restore
@@ -169,14 +183,23 @@ def restore_images(loaded, info, inputs: RestoreInputs, damage, settings, varian
     result = restore(G, norm, observed01.to(dev), damage, known.to(dev) if known is not None else None, settings,
                      seed, classes=classes, init=start, progress=progress)
     restored01, latents, losses = keep_variants(G, norm, result, variants)  # (N, V, ...), best first
+    kept = None
+    if finetune is not None and finetune.on:
+        from gantool.latent.finetune import finetune_search
+
+        restored01, kept = finetune_search(loaded, result, observed01, finetune, seed, settings.loss, damage, known,
+                                           finetune_progress, None if finetune.finetune_average > 1 else latents)
     if paste_known:
         restored01 = paste(restored01, observed01[:, None], damage, known)
     rows = []
     for i, name in enumerate(inputs.names):
         rows.append({"image": name, "loss": float(result.loss[i]), "class": _class_of(info, latents[i, 0]),
                      "damaged_psnr": None, "damaged_ssim": None, "psnr": None, "ssim": None})
+        if kept is not None:
+            rows[-1]["finetune_step"] = int(kept[i, 0])
         if variants > 1:
             rows[-1]["variants"] = [{"loss": float(losses[i, v]), "class": _class_of(info, latents[i, v])}
+                                    | ({"finetune_step": int(kept[i, v])} if kept is not None else {})
                                     for v in range(variants)]
     means = {}
     if reference01 is not None:
