@@ -16,8 +16,8 @@ same, bit for bit, alone or inside any batch.
 Settings (InvertSettings) are written once; `gantool invert` builds its options from them (so this
 module imports torch only inside its functions: --help reads the settings). `restore` shares
 SearchSettings, whose defaults are the plain Adam search; InvertSettings' defaults add the L-BFGS
-finish (on images the generator drew: 56 dB mean PSNR where 300 Adam steps reach 30, in 1.2 times
-their time; bench/invert_speed.py --generated).
+finish (on 64 images the demo model drew: 53.8 dB mean PSNR where 300 Adam steps reach 30.3, in
+1.2 times their time; bench/invert_speed.py --generated).
 """
 
 from __future__ import annotations
