@@ -288,24 +288,21 @@ def finetune_images(loaded, latents: torch.Tensor, observed01: torch.Tensor, set
     inputs `observed01` (M, c, h, w) in [0, 1], seen through `damage` (gantool.latent.restore.Damage;
     None: the images themselves, as invert fits them) on the `known` pixels. The kept images in
     [0, 1] on the CPU (M, C, H, W), and the Finetuned."""
+    from gantool.latent.restore import Damage
+
     G, norm = loaded["generator"], loaded.normalization
     cfg = G.cfg
     device = next(G.parameters()).device
     D = loaded.nets.get("discriminator") if settings.finetune_features > 0 else None
     if D is not None:
         D.requires_grad_(False)
-    if damage is None:
-        def observe(images):
-            return norm.from_model(images)
+    damage = damage if damage is not None else Damage()  # no damage: both maps are the identity
 
-        def lift(observed):
-            return norm.to_model(observed)
-    else:
-        def observe(images):
-            return damage.observe(norm.from_model(images))
+    def observe(images):
+        return damage.observe(norm.from_model(images))
 
-        def lift(observed):
-            return norm.to_model(damage.seen(observed, cfg.channels, cfg.image_size))
+    def lift(observed):
+        return norm.to_model(damage.seen(observed, cfg.channels, cfg.image_size))
     result = finetune(G, latents.to(device), observed01.to(device), observe, settings, seeds, loss,
                       known=known.to(device) if known is not None else None,
                       features=D.features if D is not None else None, lift=lift, progress=progress)

@@ -311,9 +311,9 @@ def _lbfgs(objective, z, live, iters: int, lr: float, report, history: int = 8):
     loss, grad = value_and_grad(z, everyone)
     for it in range(iters):
         active = everyone[failed < 2]
-        if active.numel() == 0:
-            report(it + 1, loss)
-            continue
+        if active.numel() == 0:  # every start has stalled: the rest would change nothing
+            report(iters, loss)
+            break
         newest = it % history
         order = [(newest - 1 - j) % history for j in range(history)]  # newest pair first
         q, alpha = grad[active], z.new_zeros(active.numel(), history)
