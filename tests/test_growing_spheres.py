@@ -171,8 +171,12 @@ def test_a_search_that_finds_nothing_says_so_per_image(clf, digits_classifier, f
 def test_a_ball_that_holds_the_class_is_halved(clf, digits_classifier, few, gantool, tmp_path):
     rows = rows_of(gantool(*ONE, "--json", "adversarial", few, "-m", digits_classifier, *FAST, "--shell-width", "6",
                            "--out-dir", tmp_path))
-    assert all(row["saved_success"] and row["steps"] >= 2 for row in rows)
-    assert all(row["shell_radius"] <= 3 for row in rows)  # a half-ball (or smaller) held it too, and closer
+    assert all(row["saved_success"] for row in rows)
+    # the first ball (6) held: it was halved and the half-ball tried (3 steps or more); where that held
+    # too the sample kept is from it or a smaller one, else from the shell 3-6 grown back from it;
+    # never from past the first ball
+    assert all(row["steps"] >= 3 and row["shell_radius"] <= 6 for row in rows)
+    assert sum(row["shell_radius"] <= 3 for row in rows) > len(rows) / 2
 
 
 @pytest.mark.parametrize("argv, words", [
