@@ -17,12 +17,15 @@ the judge's accuracy on the class each sample was drawn for.
 
 The data: --data fashion-mnist (Debian's dataset-fashion-mnist, 60,000 training images) takes a
 stratified --subset for the GANs and the next --judge-images for the judge (disjoint); --data
-digits gives all 1,797 digits to both, as `make demo` and the README's judge do. The floor printed
+digits gives all 1,797 digits to both, as `make demo` and the README's judge do; --data real-digits
+(Debian's opencv-doc: digits.png, 5,000 real 20x20 digits, trained at 28x28) gives each row's first 80
+to the GANs (4,000) and its last 20 to the judge (1,000). The floor printed
 is the FID of one half of the GAN training images against the other half.
 
 Run:  .venv/bin/python bench/quality.py                                 # fashion-mnist, 5,000 images, 10 epochs
       .venv/bin/python bench/quality.py --kinds unconditional,conditional --grids docs/
       .venv/bin/python bench/quality.py --data digits --epochs 45
+      .venv/bin/python bench/quality.py --data real-digits --kinds unconditional,conditional
 Run it alone: another torch process on these 2 cores slows both 5-10x and moves every figure.
 """
 
@@ -74,6 +77,16 @@ def stratified(labels: np.ndarray, per_class: int, skip: int, seed: int) -> np.n
 
 def split_data(args) -> tuple[ImageData, ImageData]:
     """(GAN training images, judge training images): disjoint, stratified, seeded."""
+    if args.data == "real-digits":  # OpenCV's digits.png: each row's first 80 for the GANs, last 20 for the judge
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from real_data import opencv_digits
+
+        def sheet(split):
+            images, labels = opencv_digits(split)
+            return ImageData(torch.from_numpy(images), torch.from_numpy(labels), [str(i) for i in range(10)],
+                             f"digits.png {split}[{len(images)}]")
+
+        return sheet("train"), sheet("test")
     data = load_data(args.data)
     labels = data.labels.numpy()
     k = data.num_classes
@@ -175,7 +188,7 @@ def parse_recipe(text: str) -> tuple[str, dict]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", default="fashion-mnist", choices=("fashion-mnist", "digits"))
+    p.add_argument("--data", default="fashion-mnist", choices=("fashion-mnist", "digits", "real-digits"))
     p.add_argument("--subset", type=int, default=5000, help="GAN training images (fashion-mnist)")
     p.add_argument("--judge-images", type=int, default=10000, help="judge training images (fashion-mnist)")
     p.add_argument("--epochs", type=int, default=10, help="the default recipe's budget; its time is everyone's")
@@ -208,7 +221,7 @@ def main() -> None:
     print(f"data: {gan_data.name} for the GANs, {judge_data.name} for the judge; FID of one half of the GAN "
           f"images against the other (the floor): {floor:.2f}", file=sys.stderr)
 
-    table, budget = [], args.seconds
+    table, budget, budget_steps = [], args.seconds, None
     kinds = [k == "conditional" for k in args.kinds.split(",") if k]
     for conditional in kinds:
         order = (["default"] if "default" in names and budget is None else []) + \
@@ -221,13 +234,16 @@ def main() -> None:
                 spec = replace(spec, epochs=args.epochs)
                 rows, trainer = train_for(spec, gan_data, measure, steps=_epoch_steps(spec, gan_data, args.epochs),
                                           points=args.points)
-                budget = rows[-1]["seconds"]
+                budget, budget_steps = rows[-1]["seconds"], rows[-1]["step"]
             else:
+                # trained for the time; the run's step budget (what --lr-decay spreads over) is the
+                # default recipe's step count in that time, or 10 epochs without it
+                spec = replace(spec, steps=budget_steps or _epoch_steps(spec, gan_data, args.epochs))
                 rows, trainer = train_for(spec, gan_data, measure, seconds=budget, points=args.points)
             if args.grids:
                 save_grid(trainer, os.path.join(args.grids, f"quality-{label.replace(' ', '-')}.png"))
             table.append({"recipe": label, "rows": rows})
-        budget = args.seconds  # the conditional runs set their own budget
+        budget, budget_steps = args.seconds, None  # the conditional runs set their own budget
 
     print(f"\nFID ({args.samples} samples, judge floor {floor:.2f}) at training time; lower is better")
     for entry in table:

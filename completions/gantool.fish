@@ -66,6 +66,7 @@ complete -c gantool -n '__gantool_using train' -l no-spectral-norm -d 'Spectral 
 complete -c gantool -n '__gantool_using train' -l loss -x -a 'nonsaturating saturating lsgan hinge wgan-gp' -d 'nonsaturating: -log D(G(z)) for G (Goodfellow et al. 2014); saturating: the minimax log(1 - D(G(z))) for G, to see its vanishing gradient; lsgan: least squares (Mao et al. 2017); hinge: hinge loss for D, -D(G(z)) for G (Miyato et al. 2018); wgan-gp: Wasserstein critic with gradient penalty (Gulrajani et al. 2017); D has no batch norm. (default: nonsaturating)'
 complete -c gantool -n '__gantool_using train' -l lr-g -x -d 'Generator learning rate (G twice as fast as D: sharper images sooner). (default: 0.003)'
 complete -c gantool -n '__gantool_using train' -l lr-d -x -d 'Discriminator learning rate. (default: 0.0015)'
+complete -c gantool -n '__gantool_using train' -l lr-decay -x -a 'none linear cosine' -d 'Learning-rate decay of G and D over the run\'s steps: none (constant), linear (toward 0 at the last step) or cosine (half a cosine toward 0); a function of the step and the budget, so --resume to a larger budget follows the larger budget\'s curve. (default: none)'
 complete -c gantool -n '__gantool_using train' -l beta1 -x -d 'Adam beta1. (default: 0.5)'
 complete -c gantool -n '__gantool_using train' -l beta2 -x -d 'Adam beta2. (default: 0.99)'
 complete -c gantool -n '__gantool_using train' -l d-steps -x -d 'Discriminator steps per generator step. (default: 1)'

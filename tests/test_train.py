@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import signal
 import subprocess
 import time
@@ -43,7 +44,7 @@ def test_run_folder_holds_model_checkpoint_grids_and_losses(tmp_path, gantool):
     ["--spectral-norm", "--no-batch-norm"], ["--g-activation", "leaky-relu", "--d-activation", "relu"],
     ["--init", "default", "--label-smoothing", "0.9"], ["--ema", "0.9"], ["--conditional", "--loss", "hinge"],
     ["--conditional", "--loss", "wgan-gp"], ["--conditional", "--class-weight", "0"],
-    ["--augment", "translation,cutout"], ["--augment", "cutout", "--d-steps", "2"],
+    ["--augment", "translation,cutout"], ["--augment", "cutout", "--d-steps", "2"], ["--lr-decay", "linear"],
     ["--image-size", "32", "--channels", "3"],
     ["--lr-g", "1e-3", "--lr-d", "5e-4", "--beta1", "0.1", "--beta2", "0.9", "--batch-size", "16"],
 ])
@@ -68,7 +69,7 @@ def test_options_train_and_are_recorded(tmp_path, gantool, extra):
         key = flag[2:].replace("-", "_")
         if key in ("beta1", "beta2"):
             assert training["betas"][0 if key == "beta1" else 1] == float(value), flag
-        elif key in ("g_activation", "d_activation", "loss", "init", "augment"):
+        elif key in ("g_activation", "d_activation", "loss", "init", "augment", "lr_decay"):
             assert recorded[key] == value, flag
         else:
             assert float(recorded[key]) == float(value), flag
@@ -99,6 +100,24 @@ def test_options_train_and_are_recorded(tmp_path, gantool, extra):
         assert G(torch.randn(2, 8)).shape == (2, 3, 32, 32)
     if "--batch-size" in extra:
         assert training["batch_size"] == 16 and training["images_seen"] == 3 * 16
+
+
+def test_learning_rates_decay_over_the_budget(tmp_path):
+    """--lr-decay: linear falls from the full rate to 1/total at the last step, cosine by half a
+    cosine; none stays; the rates the optimisers ran with are those."""
+    from gantool.gan.trainer import lr_factor
+
+    assert [lr_factor("linear", k, 4) for k in range(5)] == [1.0, 0.75, 0.5, 0.25, 0.25]
+    assert lr_factor("cosine", 0, 10) == 1.0 and lr_factor("cosine", 5, 10) == pytest.approx(0.5)
+    assert lr_factor("cosine", 9, 10) == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.9)))
+    assert all(lr_factor("none", k, 3) == 1.0 for k in range(3))
+    data = load_data("digits", image_size=16)
+    t = GANTrainer(TrainSpec(nz=8, ngf=8, ndf=8, steps=4, image_size=16, seed=0, lr_decay="linear"), data,
+                   tmp_path, Runtime())
+    for k in range(4):
+        t.train_step()
+        assert t.opt_g.param_groups[0]["lr"] == pytest.approx(t.spec.lr_g * (1 - k / 4))
+        assert t.opt_d.param_groups[0]["lr"] == pytest.approx(t.spec.lr_d * (1 - k / 4))
 
 
 def test_discriminator_learns_to_tell_real_from_fake(tmp_path):
@@ -138,7 +157,7 @@ def _tensors(path):
 
 
 @pytest.mark.parametrize("extra", [[], ["--conditional", "--ema", "0.9", "--loss", "wgan-gp",
-                                         "--augment", "translation,cutout"]])
+                                         "--augment", "translation,cutout", "--lr-decay", "cosine"]])
 def test_interrupt_then_resume_equals_uninterrupted_run(tmp_path, gantool, extra):
     common = ["--steps", "12", "--seed", "5", "--log-every", "1", *TINY, *extra]
     assert gantool("train", "--out", tmp_path / "full", *common).code == 0
@@ -147,7 +166,7 @@ def test_interrupt_then_resume_equals_uninterrupted_run(tmp_path, gantool, extra
     spec = TrainSpec.merged({"steps": 12, "seed": 5, "nz": 8, "ngf": 8, "ndf": 8, "image_size": 16, "batch_size": 32,
                              "conditional": "--conditional" in extra, "ema": 0.9 if extra else 0.0,
                              "loss": "wgan-gp" if extra else "nonsaturating", "channels": 1,
-                             **({"augment": "translation,cutout"} if extra else {})})
+                             **({"augment": "translation,cutout", "lr_decay": "cosine"} if extra else {})})
     stopper = _StopAt(5)
     t = GANTrainer(spec, load_data("digits", image_size=16), tmp_path / "cut", Runtime(log_every=1), progress=stopper)
     stopper.trainer = t

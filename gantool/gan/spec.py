@@ -17,7 +17,8 @@ DATA, MODEL, LOSS, RUN = "Data", "Model", "Loss and optimiser", "Run"
 
 DEFAULT_EPOCHS = 45  # with neither --epochs nor --steps: about a minute on digits on a 2-core CPU
 # What a run saved before a setting existed trained with (its --resume continues that run).
-BEFORE = {"augment": "none", "class_weight": 0.0}
+BEFORE = {"augment": "none", "class_weight": 0.0, "lr_decay": "none"}
+LR_DECAYS = ("none", "linear", "cosine")
 
 
 @dataclass
@@ -51,6 +52,11 @@ class TrainSpec:
                         choices=tuple(LOSSES))
     lr_g: float = setting(3e-3, "Generator learning rate (G twice as fast as D: sharper images sooner).", LOSS, gt=0)
     lr_d: float = setting(1.5e-3, "Discriminator learning rate.", LOSS, gt=0)
+    lr_decay: str = setting("none", "Learning-rate decay of G and D over the run's steps: none (constant), linear "
+                                    "(toward 0 at the last step) or cosine (half a cosine toward 0); a function of "
+                                    "the step and the budget, so --resume to a larger budget follows the larger "
+                                    "budget's curve.",
+                            LOSS, choices=LR_DECAYS)
     beta1: float = setting(0.5, "Adam beta1.", LOSS, ge=0, lt=1)
     beta2: float = setting(0.99, "Adam beta2.", LOSS, ge=0, lt=1)
     d_steps: int = setting(1, "Discriminator steps per generator step.", LOSS, ge=1, le=100)

@@ -85,6 +85,15 @@ def start(explicit: dict, out, runtime: Runtime, *, resume: bool = False, force:
     return trainer
 
 
+def lr_factor(decay: str, step: int, total: int) -> float:
+    """The learning rate's multiplier at `step` (0-based) of `total` under --lr-decay: 1 throughout
+    for none; linear and cosine fall from 1 at the first step toward 0 (linear: 1/total at the last)."""
+    if decay == "none":
+        return 1.0
+    p = min(step, total - 1) / total
+    return 1.0 - p if decay == "linear" else 0.5 * (1.0 + math.cos(math.pi * p))
+
+
 def _seeded(seed: int, stream: int) -> torch.Generator:
     return torch.Generator().manual_seed((seed * 0x9E3779B1 + stream * 0x85EBCA77 + 1) % (2**63))
 
@@ -216,6 +225,14 @@ class GANTrainer:
             for a, c in zip(averaged, current):
                 a.copy_(c)
 
+    def _decay_learning_rates(self) -> None:
+        """--lr-decay: the learning rates of this step, a function of the step and the budget alone
+        (nothing to save: a resumed run sets them the same way)."""
+        factor = lr_factor(self.spec.lr_decay, self.step, self.total_steps)
+        for opt, lr in ((self.opt_g, self.spec.lr_g), (self.opt_d, self.spec.lr_d)):
+            for group in opt.param_groups:
+                group["lr"] = lr * factor
+
     def _seen(self, images: torch.Tensor) -> torch.Tensor:
         """Images as D sees them: through --augment's random transform (drawn for the global batch)."""
         if not self.augment:
@@ -230,6 +247,7 @@ class GANTrainer:
         """One generator step after `d_steps` discriminator steps; advances `step` and returns
         (loss_d, loss_g, D(x), D(G(z))) on the device, unsynced."""
         s, loss = self.spec, self.loss
+        self._decay_learning_rates()
         for k in range(s.d_steps):
             real, labels = self.batches.get(self.step * s.d_steps + k)
             # drawn for the global batch on every process (one noise state everywhere), then sliced
@@ -363,7 +381,8 @@ class GANTrainer:
             "images_seen": self.step * self.spec.d_steps * self.batches.batch_size,
             "seconds": round(self.seconds, 2), "device": str(self.device), "processes": self.world.size,
             "seed": self.spec.seed,
-            "lr_g": self.spec.lr_g, "lr_d": self.spec.lr_d, "betas": [self.spec.beta1, self.spec.beta2],
+            "lr_g": self.spec.lr_g, "lr_d": self.spec.lr_d, "lr_decay": self.spec.lr_decay,
+            "betas": [self.spec.beta1, self.spec.beta2],
             "d_steps": self.spec.d_steps, "label_smoothing": self.spec.label_smoothing, "ema": self.spec.ema,
             "augment": self.spec.augment, "class_weight": self.spec.class_weight,
             "init": self.spec.init, "final": {k: last[k] for k in ("loss_d", "loss_g", "d_real", "d_fake")} if last else {},
