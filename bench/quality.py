@@ -237,7 +237,9 @@ def main() -> None:
                 budget, budget_steps = rows[-1]["seconds"], rows[-1]["step"]
             else:
                 # trained for the time; the run's step budget (what --lr-decay spreads over) is the
-                # default recipe's step count in that time, or 10 epochs without it
+                # default recipe's step count in that time (right for a recipe with the default's batch
+                # size and networks; this bench's time-bounded runs reach about 80% of it), or 10 epochs
+                # without it
                 spec = replace(spec, steps=budget_steps or _epoch_steps(spec, gan_data, args.epochs))
                 rows, trainer = train_for(spec, gan_data, measure, seconds=budget, points=args.points)
             if args.grids:
