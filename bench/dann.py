@@ -13,8 +13,8 @@ with OpenCV's colour photos (the .jpg files of the same folder that are not gray
 Prints a table per seed, the means, and whether DANN closes at least half of the gap between
 source only and the upper bound. The budget is stated in the output.
 
-    PYTHONPATH=. python bench/dann.py [--threads 1] [--seeds 0,1,2] [--epochs 30] [--batch-size 32] [--width 8]
-        [--lr 1e-3] [--lr-schedule one-cycle|dann] [--alpha A]
+    PYTHONPATH=. python bench/dann.py [--threads 2] [--seeds 0,1,2] [--epochs 30] [--batch-size 32] [--width 8]
+        [--lr 3e-3] [--lr-schedule one-cycle|dann] [--alpha A] [--target-statistics target|source] [--augment]
 """
 
 from __future__ import annotations
@@ -89,14 +89,14 @@ def run(args) -> None:
     target = work / "target.npz"
     gantool(*t, "--seed", "0", "-q", "blend", "--data", source, "--photos", work / "photos", "-o", target)
     budget = ["--epochs", args.epochs, "--batch-size", args.batch_size, "--width", args.width, "--lr", args.lr,
-              "--lr-schedule", args.lr_schedule]
+              "--lr-schedule", args.lr_schedule, *(["--augment"] if args.augment else [])]
     common = [*t, "-q", "--json", "train-classifier", *budget]
     print(f"source: opencv digits.png (5000 20x20 gray digits, 10 classes); target: its blend with "
           f"{len(photos)} colour opencv photos at 20x20x3 (seed 0); held out: 20% of each")
     print(f"budget per model: {args.epochs} epochs over the source's 4000 training images, batch {args.batch_size} "
           f"(+ {args.batch_size} target images a step for DANN), width {args.width}, AdamW lr {args.lr:g} "
-          f"{args.lr_schedule}, alpha {args.alpha if args.alpha is not None else 'schedule, gamma 10'}; "
-          f"threads {args.threads}")
+          f"{args.lr_schedule}{', augmented' if args.augment else ''}, alpha {args.alpha if args.alpha is not None else 'schedule, gamma 10'}, "
+          f"target statistics {args.target_statistics}; threads {args.threads}")
     print(f"{'seed':>4} {'source only':>12} {'DANN':>8} {'upper':>8} {'DANN src':>9} {'domain':>7} {'closed':>7} "
           f"{'s':>6}")
     rows = []
@@ -104,6 +104,7 @@ def run(args) -> None:
         t0 = time.monotonic()
         r = json.loads(gantool("--seed", seed, *common, "--data", source, "--adapt", target, "--compare-source-only",
                                *(["--alpha", args.alpha] if args.alpha is not None else []),
+                               "--target-statistics", args.target_statistics,
                                "-o", work / f"dann-{seed}.safetensors"))
         a = r["adaptation"]
         up = upper_bound(work, target, seed, common, 0.2)
@@ -121,14 +122,16 @@ def run(args) -> None:
 
 def parse() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seeds", type=lambda v: [int(s) for s in v.split(",")], default=[0, 1, 2])
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--width", type=int, default=8)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=float, default=3e-3, help="train-classifier's default")
     p.add_argument("--lr-schedule", default="one-cycle", choices=("one-cycle", "dann"))
     p.add_argument("--alpha", type=float, default=None, help="a constant reversal weight (default: the schedule)")
+    p.add_argument("--target-statistics", default="target", choices=("target", "source"))
+    p.add_argument("--augment", action="store_true", help="train-classifier --augment for every model")
     return p.parse_args()
 
 

@@ -84,15 +84,41 @@ def test_the_targets_labels_are_not_used_for_training(gantool, target, tmp_path)
 
 
 def test_alpha_zero_gives_the_source_only_weights(gantool, target, tmp_path):
-    zero = train(gantool, tmp_path / "zero.safetensors", "--adapt", target, "--alpha", "0", "--compare-source-only")
+    zero = train(gantool, tmp_path / "zero.safetensors", "--adapt", target, "--alpha", "0", "--compare-source-only",
+                 "--target-statistics", "source")
     plain = train(gantool, tmp_path / "plain.safetensors", "--channels", "3")  # the same network, no target
+    own = train(gantool, tmp_path / "own.safetensors", "--adapt", target, "--alpha", "0")  # target statistics
     train(gantool, tmp_path / "dann.safetensors", "--adapt", target)
-    w = {n: load_file(str(tmp_path / f"{n}.safetensors")) for n in ("zero", "plain", "dann")}
+    w = {n: load_file(str(tmp_path / f"{n}.safetensors")) for n in ("zero", "plain", "own", "dann")}
     assert all(torch.equal(w["zero"][k], w["plain"][k]) for k in w["plain"])  # parameters and batch-norm statistics
-    assert not all(torch.equal(w["dann"][k], w["plain"][k]) for k in w["plain"])  # the reversal changes them
+    statistics = {k for k in w["plain"] if k.endswith(("running_mean", "running_var", "num_batches_tracked"))}
+    assert statistics and all(torch.equal(w["own"][k], w["plain"][k]) for k in w["plain"] if k not in statistics)
+    assert not any(torch.equal(w["own"][k], w["plain"][k]) for k in statistics if "running" in k)  # the target's
+    assert not all(torch.equal(w["dann"][k], w["plain"][k]) for k in w["plain"] if k not in statistics)  # the reversal
     assert zero["heldout_accuracy"] == plain["heldout_accuracy"] == zero["adaptation"]["source_only"]["heldout_accuracy"]
     assert zero["adaptation"]["target_accuracy"] == zero["adaptation"]["source_only"]["target_accuracy"]
     assert zero["adaptation"]["alpha"] == "constant" and zero["adaptation"]["value"] == 0
+    assert zero["adaptation"]["target_statistics"] == "source" and own["adaptation"]["target_statistics"] == "target"
+
+
+def test_the_target_statistics_are_the_targets_own():
+    """Batch norm's saved statistics after adaptation: the mean and variance of the target's images."""
+    from torch import nn
+
+    from gantool.classify.adapt import measure_statistics
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 2, 1, bias=False), nn.BatchNorm2d(2))
+    images = torch.randint(0, 256, (100, 3, 4, 4), dtype=torch.uint8)  # 100: chunks of 34, 33, 33
+    mean, std = torch.full((1, 3, 1, 1), 0.5), torch.full((1, 3, 1, 1), 0.25)
+    weight = model[0].weight.clone()
+    measure_statistics(model, images, mean, std, chunk=40)
+    conv = model[0]((images.float().div(255) - mean) / std).detach()
+    bn = model[1]
+    assert not model.training and torch.equal(model[0].weight, weight)
+    assert torch.allclose(bn.running_mean, conv.mean((0, 2, 3)), atol=2e-3)  # chunks of 34 and 33 weigh alike
+    assert torch.allclose(bn.running_var, conv.var((0, 2, 3)), rtol=0.05)  # within-chunk variances, averaged
+    assert bn.momentum == 0.1
 
 
 def test_the_alpha_schedule_and_the_reversal():
@@ -135,6 +161,8 @@ def test_refusals_are_one_line_before_any_work(gantool, target, tmp_path):
     assert "--adapt" in line and "3x3" in line and "8x8" in line
     assert "--adapt" in refused("--alpha", "0.5")  # adaptation options without a target
     assert "--adapt" in refused("--compare-source-only")
+    assert "--adapt" in refused("--target-statistics", "source")
+    assert "--target-statistics" in refused("--adapt", target, "--target-statistics", "both")
     assert "--features-png" in refused("--features-png", tmp_path / "f.png")
     assert "--alpha" in refused("--adapt", target, "--alpha", "0.5", "--alpha-gamma", "5")
     assert "stdin" in refused("--adapt", "-")

@@ -10,9 +10,12 @@ head still trains, the classifier is exactly the source-only one.
 
 One training loop (gantool.classify.training.train_classifier) with an optional domain term
 (`DomainTerm`): each step takes a source batch (labelled) and a target batch of the same size
-(its labels never read), forwards them separately (the target through batch norm with the source
-batch's statistics: `SourceStatistics`), and adds the domain head's binary cross-entropy on
-both. The target is split at random (never by its labels) into a part trained on, unlabelled,
+(its labels never read), forwards them separately, and adds the domain head's binary
+cross-entropy on both. Batch norm is per domain by default (--target-statistics target): the
+target batch is normalized by its own statistics, and once trained the model's batch-norm
+statistics are measured on the target's training images (AdaBN, Li et al. 2016), so the saved
+file is the classifier for the target domain. With `source` the target goes through the source
+batch's statistics (`SourceStatistics`) and the saved statistics stay the source's. The target is split at random (never by its labels) into a part trained on, unlabelled,
 and a held-out part where, when the target has labels, its accuracy is measured. The domain head
 has its own AdamW and the same learning-rate schedule; it is not saved: the file is an ordinary
 classifier whose header records the adaptation.
@@ -33,6 +36,7 @@ from gantool.words import plural
 ADAPT = "Adaptation"
 DOMAIN_HIDDEN = 100  # the paper's domain classifier for digits: features -> 100 -> ReLU -> 1
 MIN_SIZE = 4  # the smallest image side a target may have to be brought to the source's size
+TARGET_STATISTICS = ("target", "source")
 
 
 @dataclass
@@ -45,6 +49,11 @@ class AdaptSettings:
                                   default_help="the schedule 2/(1+exp(-gamma p))-1 over progress p")
     alpha_gamma: float = setting(10.0, "gamma of the reversal weight's schedule (larger: full weight sooner).", ADAPT,
                                  gt=0, le=1000)
+    target_statistics: str = setting(
+        "target", "Batch norm of the target: target (its own batch statistics in training, and the saved file's "
+                  "statistics measured on its images afterwards, AdaBN: the classifier for the target domain) or "
+                  "source (the source batch's statistics; the saved ones the source's, so with --alpha 0 the file is "
+                  "the source-only classifier bit for bit).", ADAPT, choices=TARGET_STATISTICS)
     compare_source_only: bool = setting(False, "Also train the source-only classifier with the same seed and budget, "
                                                "and report both.", ADAPT)
     features_png: str | None = setting(None, "Write a PNG of the source and target features in 2D (t-SNE), before "
@@ -192,6 +201,26 @@ class SourceStatistics:
             h.remove()
 
 
+def measure_statistics(model, images_uint8, mean, std, chunk: int = 256) -> None:
+    """Replace every batch norm's running statistics by those of `images_uint8` (the average over
+    chunks of near-equal size), the weights untouched; the model is left in eval mode."""
+    import torch
+    from torch import nn
+
+    layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in layers]
+    for m in layers:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average over the chunks
+    model.train()
+    with torch.no_grad():
+        for x in images_uint8.tensor_split(max(1, math.ceil(len(images_uint8) / chunk))):
+            model((x.float().div(255) - mean) / std)
+    for m, momentum in zip(layers, momenta):
+        m.momentum = momentum
+    model.eval()
+
+
 class DomainTerm:
     """The domain head and its loss, added to the label loss at each step of the training loop."""
 
@@ -209,10 +238,15 @@ class DomainTerm:
         self.order_rng = torch.Generator().manual_seed(seed + 1)
         self.order, self.at = None, 0
         self.last_alpha = 0.0
-        self.stats = SourceStatistics(model)
+        self.stats = SourceStatistics(model) if a.target_statistics == "source" else None
 
-    def close(self) -> None:
-        self.stats.close()
+    def finish(self, model, mean, std) -> None:
+        """After the last step: the model's batch-norm statistics measured on the target's training
+        images (target statistics), or left the source's (source statistics)."""
+        if self.stats is not None:
+            self.stats.close()
+        else:
+            measure_statistics(model, self.target.train_x, mean, std)
 
     def _next_batch(self):
         import torch
@@ -230,8 +264,12 @@ class DomainTerm:
         import torch.nn.functional as F
 
         self.head.train()
-        with self.stats.applied(model):
-            target_features, _ = shared_features(model, (self._next_batch().float().div(255) - mean) / std)
+        target = (self._next_batch().float().div(255) - mean) / std
+        if self.stats is None:  # its own batch statistics (what this does to the running ones is replaced by finish)
+            target_features, _ = shared_features(model, target)
+        else:
+            with self.stats.applied(model):
+                target_features, _ = shared_features(model, target)
         self.last_alpha = self.a.alpha_at(progress)
         both = reverse_gradient(torch.cat([source_features, target_features]), self.last_alpha)
         domain = torch.cat([torch.zeros(len(source_features)), torch.ones(len(target_features))]).to(both.device)
@@ -316,7 +354,8 @@ def target_accuracy(model, target: Target, mean, std) -> float | None:
 
 def summary(a: AdaptSettings, target: Target, result, source_only=None) -> dict:
     """What the header's gantool.training and --json record of the adaptation."""
-    out = {"target": target.name, **a.schedule(), "domain_hidden": DOMAIN_HIDDEN, "target_images": target.num_images,
+    out = {"target": target.name, **a.schedule(), "target_statistics": a.target_statistics,
+           "domain_hidden": DOMAIN_HIDDEN, "target_images": target.num_images,
            "target_train_images": len(target.train_x), "target_heldout_images": len(target.held_x),
            "target_scored_images": target.scored, "target_accuracy": result.target_accuracy,
            "domain_accuracy": result.domain_accuracy}

@@ -278,12 +278,13 @@ def train_classifier(data, s: ClassifierSettings, seed: int, device, progress=No
         history.append({"epoch": epoch + 1, "loss": round(float(loss), 5)})
     if progress is not None:
         progress.stop()
+    if term is not None:
+        term.finish(model, mean, std)  # the batch-norm statistics the file keeps: the target's or the source's
     model.eval()
     predicted = predict(model, held_x, mean, std)
     result = _score(predicted, held_y, data.classes, len(train_idx), time.monotonic() - t0, float(loss), history)
     result.steps = total
     if term is not None:
-        term.close()
         result.domain_accuracy = term.accuracy(model, held_x, mean, std)
     return model, cfg, norm, result
 
