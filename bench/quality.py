@@ -8,7 +8,10 @@ The recipes, each trained here in turn from the same seed on the same data, on t
   --recipe NAME=OPTIONS adds others ("wide=ngf=64,ndf=64"), for trying settings.
 
 First `default` trains for --epochs passes over the data; its training time T is the budget of the
-others (so every row is at equal wall time on this machine). Every recipe is measured at
+others (so every row is at equal wall time on this machine), or with --equal steps its step count
+(every row at equal steps: for recipes of the same networks and batch, a comparison free of the
+timing noise, which is large: a recipe identical to the default, run second, made 529 steps in the
+12 s the default took for 390). Every recipe is measured at
 --points evenly spaced times up to T (the time spent measuring is not training time): the FID of
 --samples images in the features of a judge (a classifier trained by `gantool train-classifier`
 on images of the same data set that the GANs never see, penultimate layer), against the GAN
@@ -198,6 +201,8 @@ def main() -> None:
     p.add_argument("--recipe", action="append", default=[], help="NAME=key=value,key=value: another recipe")
     p.add_argument("--kinds", default="unconditional", help="unconditional, conditional or both (comma-separated)")
     p.add_argument("--seconds", type=float, help="the time budget, instead of the default recipe's --epochs")
+    p.add_argument("--equal", default="time", choices=("time", "steps"),
+                   help="what the other recipes share with the default: its training time or its step count")
     p.add_argument("--judge", help="the judge classifier: read when the file exists, else trained into it")
     p.add_argument("--grids", help="a folder for each recipe's final sample grid")
     p.add_argument("--threads", type=int, default=2)
@@ -229,17 +234,21 @@ def main() -> None:
         for name in order:
             spec = replace(TrainSpec(**recipes[name]), seed=args.seed, conditional=conditional)
             label = f"{name}{' conditional' if conditional else ''}"
-            print(f"{label}: {budget and f'{budget:.0f}s' or f'{args.epochs} epochs'}", file=sys.stderr)
-            if budget is None:
-                spec = replace(spec, epochs=args.epochs)
-                rows, trainer = train_for(spec, gan_data, measure, steps=_epoch_steps(spec, gan_data, args.epochs),
-                                          points=args.points)
-                budget, budget_steps = rows[-1]["seconds"], rows[-1]["step"]
+            by_steps = budget is None or (args.equal == "steps" and budget_steps is not None)
+            shared = f"{budget_steps} steps" if by_steps and budget_steps else f"{budget:.0f}s" if budget else \
+                f"{args.epochs} epochs"
+            print(f"{label}: {shared}", file=sys.stderr)
+            if by_steps:
+                spec = replace(spec, epochs=None, steps=budget_steps) if budget_steps else replace(spec, epochs=args.epochs)
+                steps = budget_steps or _epoch_steps(spec, gan_data, args.epochs)
+                rows, trainer = train_for(spec, gan_data, measure, steps=steps, points=args.points)
+                if budget is None:
+                    budget, budget_steps = rows[-1]["seconds"], rows[-1]["step"]
             else:
                 # trained for the time; the run's step budget (what --lr-decay spreads over) is the
                 # default recipe's step count in that time (right for a recipe with the default's batch
-                # size and networks; this bench's time-bounded runs reach about 80% of it), or 10 epochs
-                # without it
+                # size and networks, though a run's speed moves with its place in the order), or --epochs'
+                # steps without it
                 spec = replace(spec, steps=budget_steps or _epoch_steps(spec, gan_data, args.epochs))
                 rows, trainer = train_for(spec, gan_data, measure, seconds=budget, points=args.points)
             if args.grids:

@@ -72,6 +72,14 @@ gt visualize-class -m "$digits" --target all -o "$work/classes.png" --strip docs
 gt extract-features --data "$work/digits-train.npz" -m "$digits" -o "$work/digits-features.npz"
 gt svm train "$work/digits-features.npz" --confusion docs/transfer-confusion.png -o "$work/svm.safetensors" >/dev/null
 
+# ---- domain adaptation: the real digits -> their blend with OpenCV's colour photos (DANN) ----
+say "DANN from the real digits to their MNIST-M-style blend, the features before and after"
+[ -d "$work/photos" ] || python -c "import sys; sys.path.insert(0, 'bench'); from pathlib import Path; \
+from dann import colour_photos; from real_data import OPENCV; colour_photos(OPENCV, Path(sys.argv[1]))" "$work/photos"
+gt -q blend --data "$work/digits-train.npz" --photos "$work/photos" -o "$work/digits-m.npz"
+gt train-classifier --data "$work/digits-train.npz" --adapt "$work/digits-m.npz" --compare-source-only \
+    --epochs 30 --batch-size 32 --width 8 --features-png docs/dann-features.png -o "$work/dann.safetensors"
+
 # ---- compare: three generator widths on the real digits, 10 epochs each ----
 for n in 16 32 64; do
     [ -f "$work/sweep/ngf$n/model.safetensors" ] ||
