@@ -95,7 +95,8 @@ def run(args) -> None:
           f"{len(photos)} colour opencv photos at 20x20x3 (seed 0); held out: 20% of each")
     print(f"budget per model: {args.epochs} epochs over the source's 4000 training images, batch {args.batch_size} "
           f"(+ {args.batch_size} target images a step for DANN), width {args.width}, AdamW lr {args.lr:g} "
-          f"{args.lr_schedule}{', augmented' if args.augment else ''}, alpha {args.alpha if args.alpha is not None else 'schedule, gamma 10'}, "
+          f"{args.lr_schedule}{', augmented' if args.augment else ''}, "
+          f"alpha {args.alpha if args.alpha is not None else 'schedule, gamma 10'}, "
           f"target statistics {args.target_statistics}; threads {args.threads}")
     print(f"{'seed':>4} {'source only':>12} {'DANN':>8} {'upper':>8} {'DANN src':>9} {'domain':>7} {'closed':>7} "
           f"{'s':>6}")

@@ -239,8 +239,8 @@ def main() -> None:
                 f"{args.epochs} epochs"
             print(f"{label}: {shared}", file=sys.stderr)
             if by_steps:
-                spec = replace(spec, epochs=None, steps=budget_steps) if budget_steps else replace(spec, epochs=args.epochs)
                 steps = budget_steps or _epoch_steps(spec, gan_data, args.epochs)
+                spec = replace(spec, epochs=None, steps=steps)
                 rows, trainer = train_for(spec, gan_data, measure, steps=steps, points=args.points)
                 if budget is None:
                     budget, budget_steps = rows[-1]["seconds"], rows[-1]["step"]

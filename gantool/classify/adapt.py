@@ -3,22 +3,24 @@ Lempitsky 2015, "Unsupervised Domain Adaptation by Backpropagation").
 
 The classifier's convolutional features go to its label predictor (the `features` block and the
 head) and, through a gradient reversal layer (identity forward, gradient times -alpha backward),
-to a small domain head that tells source from target. The domain head learns to separate the domains; the reversed gradient pushes the features
-to make them indistinguishable. alpha follows 2 / (1 + exp(-gamma p)) - 1 over training progress p
-(0 -> 1; gamma 10 as in the paper) unless a constant is given; alpha 0 is "no reversal": the domain
-head still trains, the classifier is exactly the source-only one.
+to a small domain head that tells source from target. The domain head learns to separate the
+domains; the reversed gradient pushes the features to make them indistinguishable. alpha follows
+2 / (1 + exp(-gamma p)) - 1 over training progress p (0 -> 1; gamma 10 as in the paper) unless a
+constant is given; alpha 0 is "no reversal": the domain head still trains, the classifier's
+weights are exactly the source-only one's.
 
 One training loop (gantool.classify.training.train_classifier) with an optional domain term
 (`DomainTerm`): each step takes a source batch (labelled) and a target batch of the same size
 (its labels never read), forwards them separately, and adds the domain head's binary
-cross-entropy on both. Batch norm is per domain by default (--target-statistics target): the
-target batch is normalized by its own statistics, and once trained the model's batch-norm
-statistics are measured on the target's training images (AdaBN, Li et al. 2016), so the saved
-file is the classifier for the target domain. With `source` the target goes through the source
-batch's statistics (`SourceStatistics`) and the saved statistics stay the source's. The target is split at random (never by its labels) into a part trained on, unlabelled,
-and a held-out part where, when the target has labels, its accuracy is measured. The domain head
-has its own AdamW and the same learning-rate schedule; it is not saved: the file is an ordinary
-classifier whose header records the adaptation.
+cross-entropy on both. Batch norm is per domain by default (target statistics): the target batch
+is normalized by its own statistics, and once trained the model's batch-norm statistics are
+measured on the target's training images (AdaBN, Li et al. 2016), so the saved file is the
+classifier for the target domain. With source statistics the target goes through the source
+batch's (`SourceStatistics`) and the saved statistics stay the source's: alpha 0 is then the
+source-only classifier bit for bit. The target is split at random (never by its labels) into a
+part trained on, unlabelled, and a held-out part where, when the target has labels, its accuracy
+is measured. The domain head has its own AdamW and the same learning-rate schedule; it is not
+saved: the file is an ordinary classifier whose header records the adaptation.
 """
 
 from __future__ import annotations
@@ -207,7 +209,7 @@ def measure_statistics(model, images_uint8, mean, std, chunk: int = 256) -> None
     import torch
     from torch import nn
 
-    layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    layers = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]  # as SourceStatistics
     momenta = [m.momentum for m in layers]
     for m in layers:
         m.reset_running_stats()
