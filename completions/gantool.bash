@@ -45,6 +45,7 @@ _gantool() {
         train:--d-steps) COMPREPLY=(); return ;;
         train:--label-smoothing) COMPREPLY=(); return ;;
         train:--gp-weight) COMPREPLY=(); return ;;
+        train:--r1) COMPREPLY=(); return ;;
         train:--ema) COMPREPLY=(); return ;;
         train:--class-weight) COMPREPLY=(); return ;;
         train:--augment) COMPREPLY=($(compgen -W "none translation cutout translation,cutout" -- "$cur")); return ;;
@@ -357,7 +358,7 @@ _gantool() {
     esac
     case "$cmd" in
         '') words="--version --device --seed --threads -q --quiet --json --debug -h --help" ;;
-        'train') words="--data-root --download --out --resume --force --eval-features -d --data --image-size --channels --conditional --unconditional --nz --ngf --ndf --batch-norm --no-batch-norm --g-activation --d-activation --init --spectral-norm --no-spectral-norm --loss --lr-g --lr-d --lr-decay --beta1 --beta2 --d-steps --label-smoothing --gp-weight --ema --class-weight --augment -e --epochs --steps -b --batch-size --compile --amp --no-amp --sync-batch-norm --no-sync-batch-norm --log-every --sample-every --eval-every --eval-samples --device --seed --threads -q --quiet --json --debug -h --help" ;;
+        'train') words="--data-root --download --out --resume --force --eval-features -d --data --image-size --channels --conditional --unconditional --nz --ngf --ndf --batch-norm --no-batch-norm --g-activation --d-activation --init --spectral-norm --no-spectral-norm --loss --lr-g --lr-d --lr-decay --beta1 --beta2 --d-steps --label-smoothing --gp-weight --r1 --ema --class-weight --augment -e --epochs --steps -b --batch-size --compile --amp --no-amp --sync-batch-norm --no-sync-batch-norm --log-every --sample-every --eval-every --eval-samples --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'sample') words="-m --model -o --output --out-dir --latents --latents-in -c --class -n --count --nrow --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'interpolate') words="-m --model -c --class -o --output --animate --latents -s --steps --method --mode --loop --fps --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'arithmetic') words="-m --model -c --class -o --output --latents -n --count --jitter --device --seed --threads -q --quiet --json --debug -h --help" ;;

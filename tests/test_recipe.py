@@ -1,5 +1,6 @@
-"""The pieces of the default recipe: differentiable augmentation (DiffAugment), the ramped EMA of G,
-and the conditional discriminator's class head (AC-GAN); runs saved before them resume unchanged."""
+"""The pieces of the default recipe and its levers: differentiable augmentation (DiffAugment), the
+ramped EMA of G, the conditional discriminator's class head (AC-GAN) and the R1 penalty; runs saved
+before them resume unchanged."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import torch
 
 from conftest import TINY
 from gantool.data.sources import load_data
+from gantool.gan import losses
 from gantool.gan.augment import Augment, cutout, translate
-from gantool.gan.spec import Runtime, TrainSpec
+from gantool.gan.spec import R1_EVERY, Runtime, TrainSpec
 from gantool.gan.trainer import GANTrainer
 
 
@@ -78,12 +80,49 @@ def test_class_head_reads_classes_and_g_is_pushed_to_the_class_asked_for(tmp_pat
     assert not torch.equal(with_head.G.main[0].weight, without.G.main[0].weight)  # the class loss moved G
 
 
+def test_r1_is_the_squared_gradient_norm_at_the_real_images():
+    """For a linear critic D(x) = <w, x> the gradient is w at every image: the penalty is ||w||^2,
+    and it is differentiable in the critic's weights (D's step descends it)."""
+    w = torch.randn(1, 2, 3, 3, requires_grad=True)
+    penalty = losses.r1_penalty(lambda x, labels: (x * w).flatten(1).sum(1), torch.randn(5, 2, 3, 3), None)
+    assert torch.allclose(penalty, w.pow(2).sum())
+    (grad,) = torch.autograd.grad(penalty, w)
+    assert torch.allclose(grad, 2 * w)
+
+
+def test_r1_is_lazy_and_leaves_the_logged_loss_alone(tmp_path, monkeypatch):
+    """--r1 adds the penalty at every R1_EVERY-th D step only, with its weight times R1_EVERY; the D
+    loss logged stays the GAN loss, and the penalty moves D."""
+    data = load_data("digits", image_size=16)
+    spec = dict(nz=8, ngf=8, ndf=8, steps=R1_EVERY + 1, image_size=16, seed=3)
+    with_r1 = GANTrainer(TrainSpec(**spec, r1=10.0), data, tmp_path, Runtime())
+    without = GANTrainer(TrainSpec(**spec), data, tmp_path, Runtime())
+    calls = []
+    penalty = losses.r1_penalty
+    monkeypatch.setattr(losses, "r1_penalty", lambda *a: calls.append(with_r1.step) or penalty(*a))
+    a, b = with_r1.train_step(), without.train_step()
+    assert torch.allclose(a[0], b[0], atol=1e-6)  # the same D, G and batch at step 1: the same D loss logged
+    assert not torch.equal(with_r1.D.head.weight, without.D.head.weight)  # the penalty moved D
+    for _ in range(R1_EVERY):
+        with_r1.train_step()
+    assert calls == [0, R1_EVERY]
+
+
+def test_r1_beside_a_gradient_penalty_is_refused_in_one_line(tmp_path, gantool):
+    from conftest import one_line_error
+
+    r = gantool("train", "--out", tmp_path / "run", "--loss", "wgan-gp", "--r1", "1", "--steps", "1", *TINY)
+    line = one_line_error(r, "train", 2)
+    assert "--r1" in line and "wgan-gp" in line
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_run_saved_before_these_settings_resumes_with_them_off():
     saved = {**TrainSpec(conditional=True, steps=10).__dict__}
-    for key in ("augment", "class_weight"):
+    for key in ("augment", "class_weight", "r1"):
         del saved[key]
     spec = TrainSpec.merged({}, saved)
-    assert spec.augment == "none" and spec.class_weight == 0.0
+    assert spec.augment == "none" and spec.class_weight == 0.0 and spec.r1 == 0.0
     assert spec.model_config(28, 1, 10).class_head is False
 
 

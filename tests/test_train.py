@@ -45,7 +45,7 @@ def test_run_folder_holds_model_checkpoint_grids_and_losses(tmp_path, gantool):
     ["--init", "default", "--label-smoothing", "0.9"], ["--ema", "0.9"], ["--conditional", "--loss", "hinge"],
     ["--conditional", "--loss", "wgan-gp"], ["--conditional", "--class-weight", "0"],
     ["--augment", "translation,cutout"], ["--augment", "cutout", "--d-steps", "2"], ["--lr-decay", "linear"],
-    ["--image-size", "32", "--channels", "3"],
+    ["--r1", "1", "--conditional"], ["--image-size", "32", "--channels", "3"],
     ["--lr-g", "1e-3", "--lr-d", "5e-4", "--beta1", "0.1", "--beta2", "0.9", "--batch-size", "16"],
 ])
 def test_options_train_and_are_recorded(tmp_path, gantool, extra):

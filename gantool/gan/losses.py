@@ -86,3 +86,13 @@ def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, labels, gen
     scores = critic(mixed, labels)
     (grad,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)
     return (grad.flatten(1).norm(2, dim=1) - 1).pow(2).mean()
+
+
+def r1_penalty(critic, real: torch.Tensor, labels) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018): the squared norm of D's gradient at the real images, averaged over
+    the batch (the weight gamma/2 is the caller's)."""
+    import torch
+
+    x = real.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x, labels).sum(), x, create_graph=True)
+    return grad.flatten(1).pow(2).sum(1).mean()

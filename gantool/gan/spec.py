@@ -17,8 +17,9 @@ DATA, MODEL, LOSS, RUN = "Data", "Model", "Loss and optimiser", "Run"
 
 DEFAULT_EPOCHS = 45  # with neither --epochs nor --steps: about a minute on digits on a 2-core CPU
 # What a run saved before a setting existed trained with (its --resume continues that run).
-BEFORE = {"augment": "none", "class_weight": 0.0, "lr_decay": "none"}
+BEFORE = {"augment": "none", "class_weight": 0.0, "lr_decay": "none", "r1": 0.0}
 LR_DECAYS = ("none", "linear", "cosine")
+R1_EVERY = 16  # discriminator steps between R1 penalties (lazy regularization, Karras et al. 2020)
 
 
 @dataclass
@@ -62,6 +63,10 @@ class TrainSpec:
     d_steps: int = setting(1, "Discriminator steps per generator step.", LOSS, ge=1, le=100)
     label_smoothing: float = setting(1.0, "Target for real images, e.g. 0.9 (one-sided smoothing).", LOSS, gt=0, le=1)
     gp_weight: float = setting(10.0, "Gradient penalty weight (wgan-gp).", LOSS, ge=0)
+    r1: float = setting(0.0, f"R1 regularization weight gamma (Mescheder et al. 2018): D's loss adds gamma/2 times the "
+                             f"squared norm of its gradient at the real images as it sees them (augmented), every "
+                             f"{R1_EVERY} discriminator steps with the weight times {R1_EVERY} (lazy, as StyleGAN2); "
+                             f"0 is off.", LOSS, ge=0, le=1e6)
     ema: float = setting(0.0, "Keep an exponential moving average of G with this decay (e.g. 0.999) and save it; "
                               "the decay ramps up as min(decay, (1 + step) / (10 + step)), so the first weights "
                               "fade out; 0 is off.", LOSS, ge=0, lt=1)
@@ -85,6 +90,8 @@ class TrainSpec:
         check(self)
         if self.epochs is not None and self.steps is not None:
             raise BadValue("steps", self.steps, "give {epochs} or {steps}, not both")
+        if self.r1 > 0 and LOSSES[self.loss].gradient_penalty:
+            raise BadValue("r1", self.r1, f"adds a second gradient penalty to {self.loss}'s own", "give one of them")
         if self.image_size is not None:
             base_and_doublings(self.image_size)
 

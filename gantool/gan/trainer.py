@@ -30,7 +30,7 @@ from gantool.gan import losses
 from gantool.gan.augment import Augment
 from gantool.gan.distributed import World
 from gantool.gan.runfolder import RunFolder
-from gantool.gan.spec import Runtime, TrainSpec
+from gantool.gan.spec import R1_EVERY, Runtime, TrainSpec
 from gantool.models.dcgan import NORMALIZATION, Discriminator, Generator
 from gantool.models.dcgan_config import size_for
 from gantool.progress import NullProgress, Progress
@@ -256,7 +256,8 @@ class GANTrainer:
             with self._autocast():
                 with torch.set_grad_enabled(last):  # the last fake batch is reused for the G step
                     fake = self.G_step(z)
-                d_real, classes_real = self.D_step(self._seen(real), labels, classes=True)
+                seen_real = self._seen(real)
+                d_real, classes_real = self.D_step(seen_real, labels, classes=True)
                 d_real = d_real.float()
                 d_fake = self.D_step(self._seen(fake.detach()), fake_labels).float()
                 loss_d = loss.d_loss(d_real, d_fake, s.label_smoothing)
@@ -265,7 +266,9 @@ class GANTrainer:
                                                      generator=self.noise))
                 loss_d = loss_d + s.gp_weight * losses.gradient_penalty(self.D, real, fake.detach().float(), labels,
                                                                         eps=eps)
-            logged_d = loss_d.detach()  # the GAN loss, as logged and drawn (the class loss apart)
+            logged_d = loss_d.detach()  # the GAN loss, as logged and drawn (the class loss and R1 apart)
+            if s.r1 > 0 and (self.step * s.d_steps + k) % R1_EVERY == 0:  # lazy: R1_EVERY times the weight
+                loss_d = loss_d + (s.r1 / 2 * R1_EVERY) * losses.r1_penalty(self.D, seen_real.float(), labels)
             if classes_real is not None:  # D's class head learns the real images' classes
                 loss_d = loss_d + s.class_weight * F.cross_entropy(classes_real.float(), labels)
             self.opt_d.zero_grad(set_to_none=True)
@@ -384,7 +387,7 @@ class GANTrainer:
             "lr_g": self.spec.lr_g, "lr_d": self.spec.lr_d, "lr_decay": self.spec.lr_decay,
             "betas": [self.spec.beta1, self.spec.beta2],
             "d_steps": self.spec.d_steps, "label_smoothing": self.spec.label_smoothing, "ema": self.spec.ema,
-            "augment": self.spec.augment, "class_weight": self.spec.class_weight,
+            "r1": self.spec.r1, "augment": self.spec.augment, "class_weight": self.spec.class_weight,
             "init": self.spec.init, "final": {k: last[k] for k in ("loss_d", "loss_g", "d_real", "d_fake")} if last else {},
         }
 
