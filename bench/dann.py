@@ -15,6 +15,7 @@ source only and the upper bound. The budget is stated in the output.
 
     PYTHONPATH=. python bench/dann.py [--threads 2] [--seeds 0,1,2] [--epochs 30] [--batch-size 32] [--width 8]
         [--lr 3e-3] [--lr-schedule one-cycle|dann] [--alpha A] [--target-statistics target|source] [--augment]
+        [--domain-hidden 1024,1024]
 """
 
 from __future__ import annotations
@@ -97,7 +98,8 @@ def run(args) -> None:
           f"(+ {args.batch_size} target images a step for DANN), width {args.width}, AdamW lr {args.lr:g} "
           f"{args.lr_schedule}{', augmented' if args.augment else ''}, "
           f"alpha {args.alpha if args.alpha is not None else 'schedule, gamma 10'}, "
-          f"target statistics {args.target_statistics}; threads {args.threads}")
+          f"target statistics {args.target_statistics}, domain head {args.domain_hidden} hidden; "
+          f"threads {args.threads}")
     print(f"{'seed':>4} {'source only':>12} {'DANN':>8} {'upper':>8} {'DANN src':>9} {'domain':>7} {'closed':>7} "
           f"{'s':>6}")
     rows = []
@@ -105,7 +107,7 @@ def run(args) -> None:
         t0 = time.monotonic()
         r = json.loads(gantool("--seed", seed, *common, "--data", source, "--adapt", target, "--compare-source-only",
                                *(["--alpha", args.alpha] if args.alpha is not None else []),
-                               "--target-statistics", args.target_statistics,
+                               "--target-statistics", args.target_statistics, "--domain-hidden", args.domain_hidden,
                                "-o", work / f"dann-{seed}.safetensors"))
         a = r["adaptation"]
         up = upper_bound(work, target, seed, common, 0.2)
@@ -133,6 +135,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--alpha", type=float, default=None, help="a constant reversal weight (default: the schedule)")
     p.add_argument("--target-statistics", default="target", choices=("target", "source"))
     p.add_argument("--augment", action="store_true", help="train-classifier --augment for every model")
+    p.add_argument("--domain-hidden", default="1024,1024", help="train-classifier's default")
     return p.parse_args()
 
 

@@ -167,6 +167,7 @@ _gantool() {
         train-classifier:--alpha) COMPREPLY=(); return ;;
         train-classifier:--alpha-gamma) COMPREPLY=(); return ;;
         train-classifier:--target-statistics) COMPREPLY=($(compgen -W "target source" -- "$cur")); return ;;
+        train-classifier:--domain-hidden) _gantool_files; return ;;
         train-classifier:--features-png) _gantool_files; return ;;
         train-classifier:--device) COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
         train-classifier:--seed) COMPREPLY=(); return ;;
@@ -365,7 +366,7 @@ _gantool() {
         'invert') words="-m --model --init -c --class -o --output --out-dir --latents --steps --lr --loss --prior --restarts --prune --refine --perceptual --finetune --finetune-lr --finetune-features --finetune-order --finetune-average --finetune-holdout --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'restore') words="-m --model --reference --init -c --class -o --output --out-dir --latents --mask --blur --noise --downsample --gray --no-gray --steps --lr --loss --prior --restarts --prune --refine --variants --simulate --paste-known --finetune --finetune-lr --finetune-features --finetune-order --finetune-average --finetune-holdout --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'train-encoder') words="-m --model -o --output --steps --batch-size --lr --ndf --device --seed --threads -q --quiet --json --debug -h --help" ;;
-        'train-classifier') words="-o --output --data-root --download -d --data --image-size --channels --holdout --width -e --epochs -b --batch-size --lr --lr-schedule --weight-decay --augment --no-augment --adapt --alpha --alpha-gamma --target-statistics --compare-source-only --no-compare-source-only --features-png --device --seed --threads -q --quiet --json --debug -h --help" ;;
+        'train-classifier') words="-o --output --data-root --download -d --data --image-size --channels --holdout --width -e --epochs -b --batch-size --lr --lr-schedule --weight-decay --augment --no-augment --adapt --alpha --alpha-gamma --target-statistics --domain-hidden --compare-source-only --no-compare-source-only --features-png --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'classify') words="-m --model --pretrained --weights -k --top --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'layers') words="-m --model --pretrained --weights --leaves --device --seed --threads -q --quiet --json --debug -h --help" ;;
         'saliency') words="-m --model --pretrained --weights --out-dir -o --output --method --target -l --layer --samples --noise --ig-steps --baseline --deletion-steps --fill --sanity --colormap --device --seed --threads -q --quiet --json --debug -h --help" ;;

@@ -56,13 +56,15 @@ def test_a_few_steps_of_adaptation_make_an_ordinary_classifier(gantool, target, 
     assert header.kind == "classifier" and header.config["arch"] == "cnn-classifier"
     assert header.config["channels"] == 3 and header.data["channels"] == 3  # the colour target's: gray repeated
     assert header.training["adaptation"]["gamma"] == 10 and header.training["adaptation"]["alpha"].startswith("2/")
+    assert header.training["adaptation"]["domain_hidden"] == [1024, 1024]
     assert header.training["steps"] == 22 and header.training["lr_schedule"] == "one-cycle"
     assert all(k.startswith("classifier.") for k in header.tensors)  # the domain head is not saved
     np.save(tmp_path / "few.npy", np.load(target)["images"][:4])
     assert gantool(*ONE, "classify", "-m", out, tmp_path / "few.npy").code == 0
     table = gantool("--seed", "0", *ONE, "train-classifier", *TINY, "-o", tmp_path / "t.safetensors", "--adapt",
-                    target, "--compare-source-only").text
+                    target, "--compare-source-only", "--domain-hidden", "8").text
     assert "DANN to" in table and "source only" in table and "domain head" in table
+    assert modelfile.read_header(tmp_path / "t.safetensors").training["adaptation"]["domain_hidden"] == [8]
 
 
 def test_the_targets_labels_are_not_used_for_training(gantool, target, tmp_path):
@@ -162,6 +164,9 @@ def test_refusals_are_one_line_before_any_work(gantool, target, tmp_path):
     assert "--adapt" in refused("--alpha", "0.5")  # adaptation options without a target
     assert "--adapt" in refused("--compare-source-only")
     assert "--adapt" in refused("--target-statistics", "source")
+    assert "--adapt" in refused("--domain-hidden", "100")
+    for bad in ("0", "1024,x", "", "1,2,3,4,5"):
+        assert "--domain-hidden" in refused("--adapt", target, "--domain-hidden", bad)
     assert "--target-statistics" in refused("--adapt", target, "--target-statistics", "both")
     assert "--features-png" in refused("--features-png", tmp_path / "f.png")
     assert "--alpha" in refused("--adapt", target, "--alpha", "0.5", "--alpha-gamma", "5")

@@ -3,8 +3,9 @@ Lempitsky 2015, "Unsupervised Domain Adaptation by Backpropagation").
 
 The classifier's convolutional features go to its label predictor (the `features` block and the
 head) and, through a gradient reversal layer (identity forward, gradient times -alpha backward),
-to a small domain head that tells source from target. The domain head learns to separate the
-domains; the reversed gradient pushes the features to make them indistinguishable. alpha follows
+to a domain head (two hidden layers of 1024 by default) that tells source from target. The
+domain head learns to separate the domains; the reversed gradient pushes the features to make
+them indistinguishable. alpha follows
 2 / (1 + exp(-gamma p)) - 1 over training progress p (0 -> 1; gamma 10 as in the paper) unless a
 constant is given; alpha 0 is "no reversal": the domain head still trains, the classifier's
 weights are exactly the source-only one's.
@@ -36,9 +37,9 @@ from gantool.settings import check, setting
 from gantool.words import plural
 
 ADAPT = "Adaptation"
-DOMAIN_HIDDEN = 100  # the paper's domain classifier for digits: features -> 100 -> ReLU -> 1
 MIN_SIZE = 4  # the smallest image side a target may have to be brought to the source's size
 TARGET_STATISTICS = ("target", "source")
+MAX_DOMAIN_LAYERS, MAX_DOMAIN_WIDTH = 4, 65536
 
 
 @dataclass
@@ -56,6 +57,9 @@ class AdaptSettings:
                   "statistics measured on its images afterwards, AdaBN: the classifier for the target domain) or "
                   "source (the source batch's statistics; the saved ones the source's, so with --alpha 0 the file is "
                   "the source-only classifier bit for bit).", ADAPT, choices=TARGET_STATISTICS)
+    domain_hidden: str = setting("1024,1024", "The domain head's hidden layers, their widths comma-separated: "
+                                              "features -> 1024 -> ReLU -> 1024 -> ReLU -> 1 by default (the "
+                                              "paper's head for its larger networks); 100 is its digits head.", ADAPT)
     compare_source_only: bool = setting(False, "Also train the source-only classifier with the same seed and budget, "
                                                "and report both.", ADAPT)
     features_png: str | None = setting(None, "Write a PNG of the source and target features in 2D (t-SNE), before "
@@ -64,6 +68,17 @@ class AdaptSettings:
 
     def validate(self) -> None:
         check(self)
+        try:
+            widths = self.hidden_layers
+        except ValueError:
+            widths = []
+        if not 1 <= len(widths) <= MAX_DOMAIN_LAYERS or not all(1 <= w <= MAX_DOMAIN_WIDTH for w in widths):
+            raise BadValue("domain_hidden", self.domain_hidden, f"give 1 to {MAX_DOMAIN_LAYERS} widths from 1 to "
+                           f"{MAX_DOMAIN_WIDTH}, comma-separated", "e.g. 1024,1024 or 100")
+
+    @property
+    def hidden_layers(self) -> list[int]:
+        return [int(w) for w in str(self.domain_hidden).split(",")]
 
     def schedule(self) -> dict:
         """The reversal weight as the header records it."""
@@ -143,11 +158,15 @@ def shared_width(cfg) -> int:
     return cfg.width * 2 ** (cfg.num_blocks - 1) * 4
 
 
-def domain_head(features: int, hidden: int = DOMAIN_HIDDEN):
-    """features -> hidden -> ReLU -> one logit (target vs source)."""
+def domain_head(features: int, hidden: list[int]):
+    """features -> hidden[0] -> ReLU -> ... -> one logit (target vs source)."""
     from torch import nn
 
-    return nn.Sequential(nn.Linear(features, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+    layers, width = [], features
+    for h in hidden:
+        layers += [nn.Linear(width, h), nn.ReLU()]
+        width = h
+    return nn.Sequential(*layers, nn.Linear(width, 1))
 
 
 @dataclass
@@ -234,7 +253,7 @@ class DomainTerm:
         self.a, self.target = a, target
         with torch.random.fork_rng(devices=[]):  # the classifier's run draws the same numbers with or without it
             torch.manual_seed(seed + 1)
-            self.head = domain_head(features).to(device)
+            self.head = domain_head(features, a.hidden_layers).to(device)
         self.opt, self.sched = make_optimizer(self.head.parameters())
         self.batch = min(batch, len(target.train_x))
         self.order_rng = torch.Generator().manual_seed(seed + 1)
@@ -357,7 +376,7 @@ def target_accuracy(model, target: Target, mean, std) -> float | None:
 def summary(a: AdaptSettings, target: Target, result, source_only=None) -> dict:
     """What the header's gantool.training and --json record of the adaptation."""
     out = {"target": target.name, **a.schedule(), "target_statistics": a.target_statistics,
-           "domain_hidden": DOMAIN_HIDDEN, "target_images": target.num_images,
+           "domain_hidden": a.hidden_layers, "target_images": target.num_images,
            "target_train_images": len(target.train_x), "target_heldout_images": len(target.held_x),
            "target_scored_images": target.scored, "target_accuracy": result.target_accuracy,
            "domain_accuracy": result.domain_accuracy}
