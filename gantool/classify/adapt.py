@@ -5,10 +5,9 @@ The classifier's convolutional features go to its label predictor (the `features
 head) and, through a gradient reversal layer (identity forward, gradient times -alpha backward),
 to a domain head (two hidden layers of 1024 by default) that tells source from target. The
 domain head learns to separate the domains; the reversed gradient pushes the features to make
-them indistinguishable. alpha follows
-2 / (1 + exp(-gamma p)) - 1 over training progress p (0 -> 1; gamma 10 as in the paper) unless a
-constant is given; alpha 0 is "no reversal": the domain head still trains, the classifier's
-weights are exactly the source-only one's.
+them indistinguishable. alpha follows 2 / (1 + exp(-gamma p)) - 1 over training progress p
+(0 -> 1; gamma 10 as in the paper) unless a constant is given; alpha 0 is "no reversal": the
+domain head still trains, the classifier's weights are exactly the source-only one's.
 
 One training loop (gantool.classify.training.train_classifier) with an optional domain term
 (`DomainTerm`): each step takes a source batch (labelled) and a target batch of the same size
