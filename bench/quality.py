@@ -4,14 +4,16 @@ The recipes, each trained here in turn from the same seed on the same data, on t
   textbook  the hyperparameters of PyTorch's examples/dcgan: 64x64, nz 100, ngf = ndf = 64,
             lr 2e-4 for G and D, batch 64, betas (0.5, 0.999), BCE (gantool's DCGAN is that network)
   0.1.0     gantool 0.1.0's default recipe (28x28, nz 64, ngf = ndf 32, lr 4e-4 / 2e-4, batch 64)
+  0.2.0     gantool 0.2.0's: today's without the linear learning-rate decay and R1 (its float32 on the
+            CPU is --amp off, which applies to every recipe of a run)
   default   today's `TrainSpec()`: what `gantool train` runs with no option
   --recipe NAME=OPTIONS adds others ("wide=ngf=64,ndf=64"), for trying settings.
 
-First `default` trains for --epochs passes over the data; its training time T is the budget of the
-others (so every row is at equal wall time on this machine), or with --equal steps its step count
-(every row at equal steps: for recipes of the same networks and batch, a comparison free of the
-timing noise, which is large: a recipe identical to the default, run second, made 529 steps in the
-12 s the default took for 390). Every recipe is measured at
+First `default` trains for --steps (by default `gantool train`'s budget, 4,000) or --epochs; its
+training time T is the budget of the others (so every row is at equal wall time on this machine),
+or with --equal steps its step count (every row at equal steps: for recipes of the same networks
+and batch, a comparison free of the timing noise, which is large: a recipe identical to the
+default, run second, made 529 steps in the 12 s the default took for 390). Every recipe is measured at
 --points evenly spaced times up to T (the time spent measuring is not training time): the FID of
 --samples images in the features of a judge (a classifier trained by `gantool train-classifier`
 on images of the same data set that the GANs never see, penultimate layer), against the GAN
@@ -25,9 +27,10 @@ digits gives all 1,797 digits to both, as `make demo` and the README's judge do;
 to the GANs (4,000) and its last 20 to the judge (1,000). The floor printed
 is the FID of one half of the GAN training images against the other half.
 
-Run:  .venv/bin/python bench/quality.py                                 # fashion-mnist, 5,000 images, 10 epochs
+Run:  .venv/bin/python bench/quality.py                       # fashion-mnist, 5,000 images, 4,000 steps
+      .venv/bin/python bench/quality.py --only 0.2.0 --epochs 10 --amp off  # 0.2.0's default budget there
       .venv/bin/python bench/quality.py --kinds unconditional,conditional --grids docs/
-      .venv/bin/python bench/quality.py --data digits --epochs 45
+      .venv/bin/python bench/quality.py --data digits
       .venv/bin/python bench/quality.py --data real-digits --kinds unconditional,conditional
 Run it alone: another torch process on these 2 cores slows both 5-10x and moves every figure.
 """
@@ -48,7 +51,7 @@ import torch
 
 from gantool.data.sources import ImageData, fit, load_data
 from gantool.files.images import grid_png
-from gantool.gan.spec import Runtime, TrainSpec
+from gantool.gan.spec import DEFAULT_STEPS, Runtime, TrainSpec
 from gantool.gan.trainer import GANTrainer
 from gantool.metrics import classes as class_metrics
 from gantool.metrics.frechet import fid
@@ -61,9 +64,10 @@ from gantool.models.dcgan_config import size_for
 GANTOOL = [sys.executable, "-m", "gantool"]
 RECIPES = {
     "textbook": dict(image_size=64, nz=100, ngf=64, ndf=64, lr_g=2e-4, lr_d=2e-4, beta1=0.5, beta2=0.999,
-                     batch_size=64, ema=0.0, augment="none", class_weight=0.0),
+                     batch_size=64, ema=0.0, augment="none", class_weight=0.0, lr_decay="none", r1=0.0),
     "0.1.0": dict(image_size=28, nz=64, ngf=32, ndf=32, lr_g=4e-4, lr_d=2e-4, beta1=0.5, beta2=0.999,
-                  batch_size=64, ema=0.0, augment="none", class_weight=0.0),
+                  batch_size=64, ema=0.0, augment="none", class_weight=0.0, lr_decay="none", r1=0.0),
+    "0.2.0": dict(lr_decay="none", r1=0.0),
     "default": {},
 }
 
@@ -137,12 +141,12 @@ class Measure:
 
 
 def train_for(spec: TrainSpec, data: ImageData, measure: Measure, *, seconds: float | None = None,
-              steps: int | None = None, points: int) -> tuple[list[dict], GANTrainer]:
+              steps: int | None = None, points: int, runtime: Runtime) -> tuple[list[dict], GANTrainer]:
     """Train until `seconds` of training time (or `steps`), measuring at `points` evenly spaced
     times (for `steps`: evenly spaced steps); returns the rows and the trainer."""
     data = fit(data, image_size=spec.image_size or size_for(data.image_size))  # as `gantool train` does
     with tempfile.TemporaryDirectory() as out:
-        trainer = GANTrainer(spec, data, out, Runtime(device="cpu"))
+        trainer = GANTrainer(spec, data, out, runtime)
     rows, spent = [], 0.0
     marks = [(i + 1) / points for i in range(points)]
     for m in marks:
@@ -184,8 +188,12 @@ def parse_recipe(text: str) -> tuple[str, dict]:
     for item in items:
         key, _, raw = item.partition("=")
         default = getattr(TrainSpec(), key)
-        values[key] = type(default)(raw) if default is not None and not isinstance(default, bool) else \
-            (raw.lower() in ("1", "true", "yes") if isinstance(default, bool) else int(raw))
+        if isinstance(default, bool):
+            values[key] = raw.lower() in ("1", "true", "yes")
+        elif default is not None:
+            values[key] = type(default)(raw)
+        else:  # a setting whose default hangs on others (r1) or none (epochs): a number
+            values[key] = float(raw) if any(c in raw for c in ".e") else int(raw)
     return name, values
 
 
@@ -194,22 +202,29 @@ def main() -> None:
     p.add_argument("--data", default="fashion-mnist", choices=("fashion-mnist", "digits", "real-digits"))
     p.add_argument("--subset", type=int, default=5000, help="GAN training images (fashion-mnist)")
     p.add_argument("--judge-images", type=int, default=10000, help="judge training images (fashion-mnist)")
-    p.add_argument("--epochs", type=int, default=10, help="the default recipe's budget; its time is everyone's")
+    p.add_argument("--steps", type=int, help="the default recipe's budget; its time is everyone's "
+                                               "(default: `gantool train`'s, DEFAULT_STEPS)")
+    p.add_argument("--epochs", type=int, help="the default recipe's budget in passes over the data, instead")
     p.add_argument("--points", type=int, default=5, help="measurements per recipe")
     p.add_argument("--samples", type=int, default=2000, help="generated images per FID")
     p.add_argument("--only", default="textbook,0.1.0,default", help="comma-separated recipes to run")
     p.add_argument("--recipe", action="append", default=[], help="NAME=key=value,key=value: another recipe")
     p.add_argument("--kinds", default="unconditional", help="unconditional, conditional or both (comma-separated)")
-    p.add_argument("--seconds", type=float, help="the time budget, instead of the default recipe's --epochs")
+    p.add_argument("--seconds", type=float, help="the time budget, instead of the default recipe's steps")
     p.add_argument("--equal", default="time", choices=("time", "steps"),
                    help="what the other recipes share with the default: its training time or its step count")
     p.add_argument("--judge", help="the judge classifier: read when the file exists, else trained into it")
     p.add_argument("--grids", help="a folder for each recipe's final sample grid")
+    p.add_argument("--amp", default="auto", choices=("auto", "on", "off"),
+                   help="bf16 autocast: auto is `gantool train`'s default")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
+    if args.epochs is None and args.steps is None:
+        args.steps = DEFAULT_STEPS
     torch.set_num_threads(args.threads)
+    runtime = Runtime(device="cpu", amp={"auto": None, "on": True, "off": False}[args.amp])
 
     recipes = {**RECIPES, **dict(parse_recipe(r) for r in args.recipe)}
     names = [n for n in args.only.split(",") if n] + [parse_recipe(r)[0] for r in args.recipe]
@@ -236,12 +251,12 @@ def main() -> None:
             label = f"{name}{' conditional' if conditional else ''}"
             by_steps = budget is None or (args.equal == "steps" and budget_steps is not None)
             shared = f"{budget_steps} steps" if by_steps and budget_steps else f"{budget:.0f}s" if budget else \
-                f"{args.epochs} epochs"
+                (f"{args.steps} steps" if args.steps else f"{args.epochs} epochs")
             print(f"{label}: {shared}", file=sys.stderr)
             if by_steps:
-                steps = budget_steps or _epoch_steps(spec, gan_data, args.epochs)
+                steps = budget_steps or args.steps or _epoch_steps(spec, gan_data, args.epochs)
                 spec = replace(spec, epochs=None, steps=steps)
-                rows, trainer = train_for(spec, gan_data, measure, steps=steps, points=args.points)
+                rows, trainer = train_for(spec, gan_data, measure, steps=steps, points=args.points, runtime=runtime)
                 if budget is None:
                     budget, budget_steps = rows[-1]["seconds"], rows[-1]["step"]
             else:
@@ -249,8 +264,8 @@ def main() -> None:
                 # default recipe's step count in that time (right for a recipe with the default's batch
                 # size and networks, though a run's speed moves with its place in the order), or --epochs'
                 # steps without it
-                spec = replace(spec, steps=budget_steps or _epoch_steps(spec, gan_data, args.epochs))
-                rows, trainer = train_for(spec, gan_data, measure, seconds=budget, points=args.points)
+                spec = replace(spec, steps=budget_steps or args.steps or _epoch_steps(spec, gan_data, args.epochs))
+                rows, trainer = train_for(spec, gan_data, measure, seconds=budget, points=args.points, runtime=runtime)
             if args.grids:
                 save_grid(trainer, os.path.join(args.grids, f"quality-{label.replace(' ', '-')}.png"))
             table.append({"recipe": label, "rows": rows})

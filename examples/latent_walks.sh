@@ -2,7 +2,7 @@
 # gantool latent tools: walks between samples (a grid, a looping GIF), latents that come back to
 # pictures, latent arithmetic, and damaged digits repaired through the generator, all through pipes.
 #
-#   examples/latent_walks.sh [WORKDIR]      # trains the default model first (about a minute on a CPU)
+#   examples/latent_walks.sh [WORKDIR]      # trains the default model first (about 80 s on a 2-core CPU)
 #   QUICK=1 examples/latent_walks.sh DIR    # a few training steps only (the test suite runs this)
 set -euo pipefail
 

@@ -2,7 +2,7 @@
 # gantool quickstart: train a DCGAN on the embedded digits, draw a grid, pipe latents, inspect the
 # model, then do the same with a class-conditional DCGAN.
 #
-#   examples/quickstart.sh [WORKDIR]      # about two minutes on a 2-core CPU
+#   examples/quickstart.sh [WORKDIR]      # about three minutes on a 2-core CPU
 #   QUICK=1 examples/quickstart.sh DIR    # a few training steps only (the test suite runs this)
 set -euo pipefail
 

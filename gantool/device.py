@@ -30,6 +30,24 @@ def prepare(device: str | None, threads: int | None = None):
     return resolve_device(device)
 
 
+def fast_bf16(device) -> bool:
+    """Whether bf16 autocast speeds training up on `device`: CUDA, or a CPU with bf16 instructions
+    (AVX512-BF16 or AMX), where oneDNN's bf16 convolutions and channels-last layout train gantool's
+    DCGAN about 1.6x faster than float32 at the same sample quality (README, "The default recipe").
+    Elsewhere a CPU emulates bf16 and is slower."""
+    import torch
+
+    if device.type == "cuda":
+        return True
+    if device.type != "cpu":
+        return False
+    try:
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+                    and (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()))
+    except (AttributeError, RuntimeError):  # a torch without these probes: keep float32
+        return False
+
+
 def resolve_device(spec: str | None):
     import torch
 

@@ -5,15 +5,17 @@ before them resume unchanged."""
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 import pytest
 import torch
 
 from conftest import TINY
 from gantool.data.sources import load_data
+from gantool.device import fast_bf16
 from gantool.gan import losses
 from gantool.gan.augment import Augment, cutout, translate
-from gantool.gan.spec import R1_EVERY, Runtime, TrainSpec
+from gantool.gan.spec import DEFAULT_R1, DEFAULT_STEPS, R1_EVERY, Runtime, TrainSpec
 from gantool.gan.trainer import GANTrainer
 
 
@@ -96,7 +98,7 @@ def test_r1_is_lazy_and_leaves_the_logged_loss_alone(tmp_path, monkeypatch):
     data = load_data("digits", image_size=16)
     spec = dict(nz=8, ngf=8, ndf=8, steps=R1_EVERY + 1, image_size=16, seed=3)
     with_r1 = GANTrainer(TrainSpec(**spec, r1=10.0), data, tmp_path, Runtime())
-    without = GANTrainer(TrainSpec(**spec), data, tmp_path, Runtime())
+    without = GANTrainer(TrainSpec(**spec, r1=0.0), data, tmp_path, Runtime())
     calls = []
     penalty = losses.r1_penalty
     monkeypatch.setattr(losses, "r1_penalty", lambda *a: calls.append(with_r1.step) or penalty(*a))
@@ -145,3 +147,29 @@ def test_0_1_0_conditional_file_loads_without_a_class_head(gantool):
     assert model["discriminator"].classify is None and model["discriminator"].embed is not None
     info = json.loads(gantool("--json", "info", path).stdout)
     assert info["config"].get("class_head", False) is False
+
+
+def test_the_defaults_that_hang_on_other_settings_and_a_run_saved_with_epochs_keeps_them():
+    spec = TrainSpec.merged({})
+    assert spec.steps == DEFAULT_STEPS and spec.epochs is None
+    assert spec.r1 == DEFAULT_R1 > 0 and spec.lr_decay == "linear"
+    assert TrainSpec.merged({"loss": "wgan-gp"}).r1 == 0.0  # its own gradient penalty, not both
+    assert TrainSpec.merged({"r1": 0.5}).r1 == 0.5
+    assert TrainSpec.merged({"epochs": 3}).steps is None
+    old = TrainSpec.merged({}, saved={**asdict(TrainSpec(epochs=45)), "steps": None})  # as 45-epoch runs saved it
+    assert old.epochs == 45 and old.steps is None
+
+
+def test_bf16_and_channels_last_follow_the_cpu_unless_told(tmp_path):
+    data = load_data("digits", image_size=16)
+    spec = TrainSpec(nz=8, ngf=8, ndf=8, steps=2, image_size=16)
+    auto = GANTrainer(spec, data, tmp_path / "auto", Runtime())
+    assert auto.amp == fast_bf16(torch.device("cpu")) and auto.channels_last == auto.amp
+    off = GANTrainer(spec, data, tmp_path / "off", Runtime(amp=False))
+    assert not off.amp and not off.channels_last
+    on = GANTrainer(spec, data, tmp_path / "on", Runtime(amp=True))
+    assert on.channels_last and on.G.main[0].weight.is_contiguous(memory_format=torch.channels_last)
+    stats = torch.stack([on.train_step() for _ in range(2)])
+    assert stats.isfinite().all() and on.summary()["bf16"] is True and off.summary()["bf16"] is False
+    assert all(p.dtype == torch.float32 for p in on.G.parameters())  # autocast: float32 weights, bf16 maths
+    assert not fast_bf16(torch.device("meta"))

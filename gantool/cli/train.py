@@ -41,7 +41,7 @@ def train(env: Env, spec: dict, runtime: dict, evaluation: dict, data_root: Data
           eval_features: EvalFeatures = None) -> None:
     """Train a DCGAN (or, with --conditional, a class-conditional DCGAN).
 
-    With no options it trains on the embedded digits for about a minute on a CPU. The run folder
+    With no options it trains on the embedded digits for 4,000 steps (80 s on a 2-core CPU with bf16). The run folder
     (--out) gets model.safetensors, checkpoint.safetensors, samples/epoch-NNNN.png (the same latents
     each epoch), losses.csv and losses.png. Ctrl-C or SIGTERM saves a checkpoint and exits 130 or
     143; --resume continues it. Prints the model's path on stdout (--json: one object).

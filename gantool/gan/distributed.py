@@ -22,9 +22,10 @@ What a run of N processes is (the choice, and why; README "Training on several G
   averages are linear, so averaging now or later gives the same). `--sync-batch-norm` normalizes
   over the global batch instead, as one process would: torch's SyncBatchNorm on CUDA, and on the
   CPU (Gloo; torch's runs on GPUs only) `GlobalBatchNorm2d` below.
-- WGAN-GP's penalty differentiates D's scores for the interpolates with `autograd.grad` on the
-  unwrapped D, per process (the penalty is per sample); its gradient for D's weights reaches them
-  in the same backward as the loss, where DDP's hooks average it with the rest.
+- WGAN-GP's penalty and R1 differentiate D's scores (at the interpolates, at the real images) with
+  `autograd.grad` on the unwrapped D, per process (the penalty is per sample); its gradient for D's
+  weights reaches them in the same backward as the loss, where DDP's hooks average it with the
+  rest. Under --sync-batch-norm that double backward runs through the global statistics' sum.
 - Rank 0 decides (the seed, the saved spec on --resume, the run folder) and broadcasts; only rank
   0 writes files and prints. A failure rank 0 finds is broadcast, so no process waits for ever;
   the others end with the same status and print nothing (`Reported`).
@@ -309,7 +310,8 @@ def _status(error: BaseException | None) -> int:
 
 class _SumOverProcesses(torch.autograd.Function):
     """all_reduce(SUM) whose backward is all_reduce(SUM) of the gradient (every process's loss
-    depends on every process's input through the sum)."""
+    depends on every process's input through the sum), itself through this Function, so that a
+    double backward (R1's gradient of D's scores, under --sync-batch-norm) sums over the processes too."""
 
     @staticmethod
     def forward(ctx, x):
@@ -319,9 +321,7 @@ class _SumOverProcesses(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
-        grad = grad.clone()
-        torch.distributed.all_reduce(grad)
-        return grad
+        return _SumOverProcesses.apply(grad)
 
 
 class GlobalBatchNorm2d(nn.BatchNorm2d):

@@ -15,11 +15,14 @@ from gantool.settings import check, setting
 
 DATA, MODEL, LOSS, RUN = "Data", "Model", "Loss and optimiser", "Run"
 
-DEFAULT_EPOCHS = 45  # with neither --epochs nor --steps: about a minute on digits on a 2-core CPU
+# with neither --epochs nor --steps: a budget in steps, so the same time whatever the data set's size
+# (about 80 s on a 2-core CPU with bf16; runs saved before it record their 45 epochs)
+DEFAULT_STEPS = 4000
 # What a run saved before a setting existed trained with (its --resume continues that run).
 BEFORE = {"augment": "none", "class_weight": 0.0, "lr_decay": "none", "r1": 0.0}
 LR_DECAYS = ("none", "linear", "cosine")
 R1_EVERY = 16  # discriminator steps between R1 penalties (lazy regularization, Karras et al. 2020)
+DEFAULT_R1 = 0.1  # with linear decay over the default budget: FID 58.5 against 62.0 (README "The default recipe")
 
 
 @dataclass
@@ -28,7 +31,7 @@ class TrainSpec:
     except a larger budget (--epochs/--steps), which extends the run.
 
     The defaults are the recipe `gantool train` runs with no arguments: recognisable digits from
-    the embedded `digits` set in about a minute on a 2-core CPU. How they were chosen, and what
+    the embedded `digits` set in about a minute and a half on a 2-core CPU. How they were chosen, and what
     they score against 0.1.0's and the textbook's: bench/quality.py and README "The default recipe".
     """
 
@@ -53,7 +56,7 @@ class TrainSpec:
                         choices=tuple(LOSSES))
     lr_g: float = setting(3e-3, "Generator learning rate (G twice as fast as D: sharper images sooner).", LOSS, gt=0)
     lr_d: float = setting(1.5e-3, "Discriminator learning rate.", LOSS, gt=0)
-    lr_decay: str = setting("none", "Learning-rate decay of G and D over the run's steps: none (constant), linear "
+    lr_decay: str = setting("linear", "Learning-rate decay of G and D over the run's steps: none (constant), linear "
                                     "(toward 0 at the last step) or cosine (half a cosine toward 0); a function of "
                                     "the step and the budget, so --resume to a larger budget follows the larger "
                                     "budget's curve.",
@@ -63,10 +66,11 @@ class TrainSpec:
     d_steps: int = setting(1, "Discriminator steps per generator step.", LOSS, ge=1, le=100)
     label_smoothing: float = setting(1.0, "Target for real images, e.g. 0.9 (one-sided smoothing).", LOSS, gt=0, le=1)
     gp_weight: float = setting(10.0, "Gradient penalty weight (wgan-gp).", LOSS, ge=0)
-    r1: float = setting(0.0, f"R1 regularization weight gamma (Mescheder et al. 2018): D's loss adds gamma/2 times the "
-                             f"squared norm of its gradient at the real images as it sees them (augmented), every "
-                             f"{R1_EVERY} discriminator steps with the weight times {R1_EVERY} (lazy, as StyleGAN2); "
-                             f"0 is off.", LOSS, ge=0, le=1e6)
+    r1: float | None = setting(None, f"R1 regularization weight gamma (Mescheder et al. 2018): D's loss adds gamma/2 "
+                                    f"times the squared norm of its gradient at the real images as it sees them "
+                                    f"(augmented), every {R1_EVERY} discriminator steps with the weight times "
+                                    f"{R1_EVERY} (lazy, as StyleGAN2); 0 is off.", LOSS, ge=0, le=1e6,
+                               default_help=f"{DEFAULT_R1}, or 0 under a loss with its own gradient penalty, wgan-gp")
     ema: float = setting(0.0, "Keep an exponential moving average of G with this decay (e.g. 0.999) and save it; "
                               "the decay ramps up as min(decay, (1 + step) / (10 + step)), so the first weights "
                               "fade out; 0 is off.", LOSS, ge=0, lt=1)
@@ -78,9 +82,10 @@ class TrainSpec:
                            choices=AUGMENTATIONS)
     epochs: int | None = setting(None, "Passes over the data; with --resume, a larger number extends the run.", RUN,
                                  ge=1, le=1_000_000, names=("-e",),
-                                 default_help=f"{DEFAULT_EPOCHS} when --steps is not given")
+                                 default_help=f"none; with neither, {DEFAULT_STEPS} steps")
     steps: int | None = setting(None, "Generator steps, instead of --epochs; with --resume, a larger number extends "
-                                      "the run.", RUN, ge=1, le=100_000_000)
+                                      "the run.", RUN, ge=1, le=100_000_000,
+                                default_help=f"{DEFAULT_STEPS} when --epochs is not given")
     batch_size: int = setting(64, "Images per batch.", RUN, ge=1, le=65_536, names=("-b",))
     seed: int = 0  # the global --seed
 
@@ -90,15 +95,19 @@ class TrainSpec:
         check(self)
         if self.epochs is not None and self.steps is not None:
             raise BadValue("steps", self.steps, "give {epochs} or {steps}, not both")
-        if self.r1 > 0 and LOSSES[self.loss].gradient_penalty:
+        if self.r1 and LOSSES[self.loss].gradient_penalty:
             raise BadValue("r1", self.r1, f"adds a second gradient penalty to {self.loss}'s own", "give one of them")
         if self.image_size is not None:
             base_and_doublings(self.image_size)
 
-    def with_budget(self) -> "TrainSpec":
-        """The same spec with its budget explicit (epochs = DEFAULT_EPOCHS when neither is set)."""
+    def with_defaults(self) -> "TrainSpec":
+        """The same spec with the defaults that hang on other settings made explicit (as it is saved):
+        the budget (DEFAULT_STEPS steps when neither is set) and R1 (DEFAULT_R1, or 0 under a loss
+        with its own gradient penalty)."""
         if self.epochs is None and self.steps is None:
-            self.epochs = DEFAULT_EPOCHS
+            self.steps = DEFAULT_STEPS
+        if self.r1 is None:
+            self.r1 = 0.0 if LOSSES[self.loss].gradient_penalty else DEFAULT_R1
         return self
 
     @classmethod
@@ -111,8 +120,8 @@ class TrainSpec:
         known = {f.name for f in fields(cls)}
         explicit = {k: v for k, v in explicit.items() if k in known and v is not None}
         if saved is None:
-            return cls(**explicit).with_budget()
-        base = cls(**{k: v for k, v in {**BEFORE, **saved}.items() if k in known}).with_budget().__dict__
+            return cls(**explicit).with_defaults()
+        base = cls(**{k: v for k, v in {**BEFORE, **saved}.items() if k in known}).with_defaults().__dict__
         unit = "steps" if base["steps"] is not None else "epochs"
         for k, v in explicit.items():
             if k == "data" or base.get(k) == v:
@@ -148,8 +157,9 @@ class Runtime:
 
     device: str = "cpu"
     compile: bool = setting(False, "Compile G and D with torch.compile.", RUN, flag="--compile")
-    amp: bool | None = setting(None, "bf16 autocast.", RUN, default_help="on with CUDA")
-    channels_last: bool | None = None  # None: on CUDA only
+    amp: bool | None = setting(None, "bf16 autocast (with it on the CPU, also the channels-last layout).", RUN,
+                               default_help="on with CUDA and on a CPU with bf16 instructions, AVX512-BF16 or AMX")
+    channels_last: bool | None = None  # None: on CUDA, and on the CPU under bf16
     sync_batch_norm: bool = setting(False, "Under torchrun: batch norm over the global batch (SyncBatchNorm), as "
                                            "one process computes it; off, each process normalizes its own shard.",
                                     RUN)
