@@ -157,7 +157,7 @@ class Runtime:
 
     device: str = "cpu"
     compile: bool = setting(False, "Compile G and D with torch.compile.", RUN, flag="--compile")
-    amp: bool | None = setting(None, "bf16 autocast (with it on the CPU, also the channels-last layout).", RUN,
+    amp: bool | None = setting(None, "bf16 autocast (on the CPU in one process, with the channels-last layout).", RUN,
                                default_help="on with CUDA and on a CPU with bf16 instructions, AVX512-BF16 or AMX")
     channels_last: bool | None = None  # None: on CUDA, and on the CPU under bf16
     sync_batch_norm: bool = setting(False, "Under torchrun: batch norm over the global batch (SyncBatchNorm), as "
